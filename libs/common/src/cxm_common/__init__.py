@@ -1,0 +1,1 @@
+"""Infrastructure shared by every cxm service; no business meaning lives here."""

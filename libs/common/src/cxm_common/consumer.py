@@ -1,0 +1,362 @@
+"""Durable pull consumers: apply each fetched batch in one transaction, ack after commit, dead-letter poison."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js import JetStreamContext
+from opentelemetry.trace import SpanKind
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from cxm_common.aio import sleep_or_stop
+from cxm_common import deadletters
+from cxm_common.db import is_transient_db_error, set_tenant
+from cxm_common.envelope import Envelope, InvalidEnvelope
+from cxm_common.eventstore import ConcurrencyError
+from cxm_common.jetstream import (
+    HEADER_TRACEPARENT,
+    durable_name,
+    ensure_consumer,
+    stream_name,
+    subject_for,
+)
+from cxm_common.observability import CONSUMER_APPLIED, CONSUMER_LAG, DEAD_LETTERS, span_from_traceparent
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[AsyncConnection, Envelope], Awaitable[None]]
+
+_CLAIM_BATCH_SQL = text(
+    """
+    INSERT INTO inbox (consumer, event_id)
+    SELECT :consumer, id FROM unnest(CAST(:ids AS uuid[])) AS t(id)
+    ON CONFLICT DO NOTHING
+    RETURNING event_id
+    """
+)
+_CLAIM_ONE_SQL = text(
+    "INSERT INTO inbox (consumer, event_id) VALUES (:consumer, :id) ON CONFLICT DO NOTHING RETURNING event_id"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """A handler fed by one durable consumer on a producing service's stream."""
+
+    name: str
+    service: str
+    event_types: Sequence[str]
+    handler: Handler
+    conflict_retries: int = 5
+
+
+class Outcome(Enum):
+    """What happens to a message once its batch's transaction has ended."""
+
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"
+    RETRY = "retried"
+    DEAD = "dead"
+
+
+@dataclass(slots=True)
+class _Item:
+    msg: Msg | None
+    payload: bytes
+    subject: str
+    headers: dict[str, str]
+    deliveries: int
+    envelope: Envelope | None = None
+    error: str | None = None
+    outcome: Outcome | None = None
+
+
+class TransientFailure(Exception):
+    """The database was unavailable while applying a batch; nothing was applied."""
+
+
+@dataclass
+class ConsumerRunner:
+    """Runs one subscription: fetch, apply in one transaction, then ack, nak with backoff, or term."""
+
+    consumer: str
+    subscription: Subscription
+    engine: AsyncEngine
+    js: JetStreamContext
+    prefix: str = ""
+    batch_size: int = 256
+    max_deliver: int = 5
+    backoff_s: Sequence[float] = (0.5, 2.0, 5.0, 15.0, 30.0)
+    ack_wait_s: float = 30.0
+    max_ack_pending: int = 2000
+    fetch_timeout_s: float = 1.0
+    redrive_poll_s: float = 2.0
+    applied: int = field(default=0, init=False)
+
+    @property
+    def durable(self) -> str:
+        """The durable consumer name, also the inbox and dead-letter key."""
+        return durable_name(self.consumer, self.subscription.name)
+
+    @property
+    def stream(self) -> str:
+        """The stream this subscription reads."""
+        return stream_name(self.subscription.service, self.prefix)
+
+    async def setup(self) -> None:
+        """Create or update the durable consumer."""
+        subjects = [subject_for(t, self.prefix) for t in self.subscription.event_types]
+        await ensure_consumer(
+            self.js,
+            self.stream,
+            self.durable,
+            subjects,
+            ack_wait_s=self.ack_wait_s,
+            max_deliver=self.max_deliver,
+            max_ack_pending=self.max_ack_pending,
+        )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume until `stop` is set, then finish the batch in hand and unsubscribe."""
+        await self.setup()
+        psub = await self.js.pull_subscribe_bind(durable=self.durable, stream=self.stream)
+        redrive = asyncio.create_task(self._redrive_loop(stop), name=f"redrive-{self.durable}")
+        failures = 0
+        try:
+            while not stop.is_set():
+                try:
+                    msgs = await psub.fetch(self.batch_size, timeout=self.fetch_timeout_s)
+                except (NatsTimeout, TimeoutError):
+                    continue
+                except Exception as exc:  # connection trouble: the client reconnects by itself
+                    log.warning("fetch failed on %s: %r", self.durable, exc)
+                    await sleep_or_stop(stop, 1.0)
+                    continue
+                if not msgs:
+                    continue
+                CONSUMER_LAG.labels(self.durable).set(msgs[-1].metadata.num_pending or 0)
+                try:
+                    await self.handle_batch(msgs)
+                    failures = 0
+                except TransientFailure as exc:
+                    failures += 1
+                    delay = self.backoff_s[min(failures, len(self.backoff_s)) - 1]
+                    log.warning("batch on %s not applied (database unavailable), retry in %ss: %r", self.durable, delay, exc)
+                    for msg in msgs:
+                        await _quietly(msg.nak(delay=delay))
+                    await sleep_or_stop(stop, delay)
+        finally:
+            redrive.cancel()
+            await asyncio.gather(redrive, return_exceptions=True)
+            await _quietly(psub.unsubscribe())
+
+    async def handle_batch(self, msgs: Sequence[Msg]) -> list[Outcome]:
+        """Apply a fetched batch and settle every message on the wire; return the outcomes."""
+        items = [
+            _Item(
+                msg=m,
+                payload=m.data,
+                subject=m.subject,
+                headers=dict(m.headers or {}),
+                deliveries=m.metadata.num_delivered or 1,
+            )
+            for m in msgs
+        ]
+        await self.apply(items)
+        # Acks only after the commit: a crash before this point redelivers, and the inbox absorbs it.
+        for item in items:
+            assert item.msg is not None and item.outcome is not None
+            CONSUMER_APPLIED.labels(self.durable, item.outcome.value).inc()
+            if item.outcome in (Outcome.APPLIED, Outcome.DUPLICATE):
+                await _quietly(item.msg.ack())
+            elif item.outcome is Outcome.DEAD:
+                await _quietly(item.msg.term())
+            else:
+                delay = self.backoff_s[min(item.deliveries, len(self.backoff_s)) - 1]
+                await _quietly(item.msg.nak(delay=delay))
+        self.applied += sum(1 for i in items if i.outcome is Outcome.APPLIED)
+        return [i.outcome for i in items if i.outcome is not None]
+
+    async def apply(self, items: list[_Item]) -> None:
+        """Apply items in one transaction: all at once if they all succeed, else one savepoint each."""
+        for item in items:
+            try:
+                item.envelope = Envelope.from_json(item.payload)
+            except InvalidEnvelope as exc:
+                item.error = f"invalid envelope: {exc}"
+        try:
+            if await self._apply_fast(items):
+                return
+            await self._apply_isolated(items)
+        except TransientFailure:
+            raise
+        except Exception as exc:
+            if is_transient_db_error(exc):
+                raise TransientFailure(repr(exc)) from exc
+            raise
+
+    async def _apply_fast(self, items: list[_Item]) -> bool:
+        """Try the whole batch without savepoints; False (and nothing applied) if any item fails."""
+        if any(i.envelope is None for i in items):
+            return False
+        async with self.engine.connect() as conn:
+            tx = await conn.begin()
+            try:
+                ids = [i.envelope.id for i in items if i.envelope is not None]
+                claimed = {
+                    row.event_id
+                    for row in await conn.execute(_CLAIM_BATCH_SQL, {"consumer": self.durable, "ids": ids})
+                }
+                tenant: uuid.UUID | None = None
+                applied_ids: set[uuid.UUID] = set()
+                for item in items:
+                    env = item.envelope
+                    assert env is not None
+                    if env.id not in claimed or env.id in applied_ids:
+                        item.outcome = Outcome.DUPLICATE
+                        continue
+                    if env.tenant_id != tenant:
+                        tenant = env.tenant_id
+                        await set_tenant(conn, tenant)
+                    with span_from_traceparent(
+                        f"consume {env.type}", item.headers.get(HEADER_TRACEPARENT), SpanKind.CONSUMER,
+                        consumer=self.durable,
+                    ):
+                        await self.subscription.handler(conn, env)
+                    applied_ids.add(env.id)
+                    item.outcome = Outcome.APPLIED
+                await tx.commit()
+                return True
+            except Exception as exc:
+                await tx.rollback()
+                if is_transient_db_error(exc):
+                    raise TransientFailure(repr(exc)) from exc
+                for item in items:
+                    item.outcome = None
+                return False
+
+    async def _apply_isolated(self, items: list[_Item]) -> None:
+        """Apply each item in its own savepoint so that a poison message cannot sink the batch."""
+        async with self.engine.connect() as conn:
+            async with conn.begin():
+                seen: set[uuid.UUID] = set()
+                for item in items:
+                    if item.envelope is not None and item.envelope.id in seen:
+                        item.outcome = Outcome.DUPLICATE
+                        continue
+                    await self._apply_one(conn, item)
+                    if item.envelope is not None:
+                        seen.add(item.envelope.id)
+
+    async def _apply_one(self, conn: AsyncConnection, item: _Item, *, may_dead_letter: bool = True) -> None:
+        """Apply one item in a savepoint, retrying stream conflicts; on failure decide retry or dead letter."""
+        env = item.envelope
+        if env is not None:
+            for attempt in range(1, self.subscription.conflict_retries + 1):
+                savepoint = await conn.begin_nested()
+                try:
+                    claimed = (await conn.execute(_CLAIM_ONE_SQL, {"consumer": self.durable, "id": env.id})).first()
+                    if claimed is None:
+                        item.outcome = Outcome.DUPLICATE
+                    else:
+                        await set_tenant(conn, env.tenant_id)
+                        with span_from_traceparent(
+                            f"consume {env.type}", item.headers.get(HEADER_TRACEPARENT), SpanKind.CONSUMER,
+                            consumer=self.durable,
+                        ):
+                            await self.subscription.handler(conn, env)
+                        item.outcome = Outcome.APPLIED
+                    await savepoint.commit()
+                    return
+                except ConcurrencyError as exc:
+                    await savepoint.rollback()
+                    item.error = f"stream conflict after {attempt} attempts: {exc}"
+                except Exception as exc:
+                    await savepoint.rollback()
+                    if is_transient_db_error(exc):
+                        raise TransientFailure(repr(exc)) from exc
+                    item.error = f"{type(exc).__name__}: {exc}"
+                    log.warning("handler %s failed on %s (delivery %d): %s", self.durable, env.id, item.deliveries, item.error)
+                    break
+        if may_dead_letter and (item.envelope is None or item.deliveries >= self.max_deliver):
+            await deadletters.record(
+                conn,
+                consumer=self.durable,
+                event_id=env.id if env else _event_id_from_headers(item.headers),
+                subject=item.subject,
+                tenant_id=env.tenant_id if env else None,
+                payload=item.payload,
+                headers=item.headers,
+                error=item.error or "unknown error",
+                deliveries=item.deliveries,
+            )
+            item.outcome = Outcome.DEAD
+            log.error("dead-lettered %s on %s after %d deliveries: %s", env.id if env else "?", self.durable, item.deliveries, item.error)
+        else:
+            item.outcome = Outcome.RETRY
+
+    async def redrive_requested(self) -> int:
+        """Re-apply the dead letters marked for redrive; return how many were applied."""
+        async with self.engine.begin() as conn:
+            rows = (
+                await conn.execute(
+                    text(
+                        "SELECT id, subject, payload, headers FROM dead_letters "
+                        "WHERE consumer = :consumer AND status = 'redrive_requested' "
+                        "ORDER BY created_at LIMIT 100 FOR UPDATE SKIP LOCKED"
+                    ),
+                    {"consumer": self.durable},
+                )
+            ).all()
+            applied = 0
+            for row in rows:
+                item = _Item(msg=None, payload=row.payload.encode(), subject=row.subject, headers=row.headers, deliveries=1)
+                try:
+                    item.envelope = Envelope.from_json(item.payload)
+                except InvalidEnvelope as exc:
+                    item.error = f"invalid envelope: {exc}"
+                await self._apply_one(conn, item, may_dead_letter=False)
+                ok = item.outcome in (Outcome.APPLIED, Outcome.DUPLICATE)
+                applied += ok
+                await conn.execute(
+                    text(
+                        "UPDATE dead_letters SET status = :status, error = coalesce(:error, error), updated_at = now() "
+                        "WHERE id = :id"
+                    ),
+                    {"status": deadletters.REDRIVEN if ok else deadletters.DEAD, "error": None if ok else item.error, "id": row.id},
+                )
+            DEAD_LETTERS.labels(self.durable).set(await deadletters.count_dead(conn, self.durable))
+            return applied
+
+    async def _redrive_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.redrive_requested()
+            except Exception as exc:
+                log.warning("redrive pass failed on %s: %r", self.durable, exc)
+            await sleep_or_stop(stop, self.redrive_poll_s)
+
+
+def _event_id_from_headers(headers: dict[str, str]) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(headers.get("Nats-Msg-Id", ""))
+    except ValueError:
+        return None
+
+
+async def _quietly(awaitable: Awaitable[Any]) -> None:
+    # Acks are best effort: a lost ack means a redelivery, which the inbox turns into a no-op.
+    try:
+        await awaitable
+    except Exception as exc:
+        log.debug("ack/nak not sent: %r", exc)
+

@@ -1,0 +1,214 @@
+"""Append-only event store with optimistic concurrency; appends also enqueue the events for publishing."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any, TypeVar
+
+import orjson
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from cxm_common.envelope import Envelope, check_event_type
+
+ANY_VERSION = -1
+"""Expected version meaning "append after whatever is there" (still safe against concurrent appends)."""
+
+T = TypeVar("T")
+
+
+class ConcurrencyError(Exception):
+    """Another writer appended to a stream since it was loaded; reload and decide again."""
+
+    def __init__(self, stream_ids: Sequence[str]) -> None:
+        super().__init__(f"stream(s) changed concurrently: {', '.join(sorted(set(stream_ids)))}")
+        self.stream_ids = list(stream_ids)
+
+
+@dataclass(frozen=True, slots=True)
+class PendingAppend:
+    """Events to append to one stream, expected to be at `expected_version` (0 for a new stream)."""
+
+    stream_id: str
+    events: Sequence[Envelope]
+    expected_version: int = ANY_VERSION
+
+
+# One statement per append: it checks every stream's head against the expected version, inserts the events
+# with consecutive versions, and records their positions in the outbox, all in the caller's transaction.
+# Racing writers are caught by the (stream_id, version) unique key, so no table or row lock is taken.
+_APPEND_SQL = text(
+    """
+    WITH input AS (
+        SELECT *
+        FROM unnest(
+            CAST(:stream_ids AS text[]), CAST(:expected AS int[]), CAST(:ids AS uuid[]), CAST(:types AS text[]),
+            CAST(:sources AS text[]), CAST(:tenants AS uuid[]), CAST(:times AS timestamptz[]),
+            CAST(:correlations AS uuid[]), CAST(:causations AS uuid[]), CAST(:datas AS text[]),
+            CAST(:traceparents AS text[])
+        ) WITH ORDINALITY AS t(stream_id, expected, id, type, source, tenant_id, time, correlation_id,
+                               causation_id, data, traceparent, ord)
+    ),
+    heads AS (
+        SELECT s.stream_id, s.expected,
+               coalesce((SELECT max(e.version) FROM events e WHERE e.stream_id = s.stream_id), 0) AS head
+        FROM (SELECT stream_id, min(expected) AS expected FROM input GROUP BY stream_id) s
+    ),
+    inserted AS (
+        INSERT INTO events (id, stream_id, version, type, source, tenant_id, time, correlation_id,
+                            causation_id, data, traceparent)
+        SELECT i.id, i.stream_id,
+               h.head + row_number() OVER (PARTITION BY i.stream_id ORDER BY i.ord),
+               i.type, i.source, i.tenant_id, i.time, i.correlation_id, i.causation_id, CAST(i.data AS jsonb),
+               i.traceparent
+        FROM input i JOIN heads h USING (stream_id)
+        WHERE NOT EXISTS (SELECT 1 FROM heads WHERE expected >= 0 AND expected <> head)
+        ORDER BY i.ord
+        RETURNING id, position, version, recorded_at
+    ),
+    queued AS (
+        INSERT INTO outbox (position) SELECT position FROM inserted
+    )
+    SELECT id, position, version, recorded_at FROM inserted
+    """
+)
+
+_SELECT_COLUMNS = (
+    "position, id, stream_id, version, type, source, tenant_id, time, recorded_at, "
+    "correlation_id, causation_id, data, traceparent"
+)
+
+
+async def append(
+    conn: AsyncConnection,
+    stream_id: str,
+    events: Sequence[Envelope],
+    expected_version: int = ANY_VERSION,
+) -> list[Envelope]:
+    """Append `events` to one stream in the caller's transaction and return them with versions set."""
+    return await append_many(conn, [PendingAppend(stream_id, events, expected_version)])
+
+
+async def append_many(conn: AsyncConnection, appends: Sequence[PendingAppend]) -> list[Envelope]:
+    """Append to several streams in one statement; all or none, raising `ConcurrencyError` on a conflict."""
+    flat: list[tuple[PendingAppend, Envelope]] = [(a, e) for a in appends for e in a.events]
+    if not flat:
+        return []
+    seen: set[str] = set()
+    for pending in appends:
+        if pending.stream_id in seen:
+            raise ValueError(f"stream {pending.stream_id!r} appears twice in one append")
+        seen.add(pending.stream_id)
+    params: dict[str, list[Any]] = {
+        "stream_ids": [a.stream_id for a, _ in flat],
+        "expected": [a.expected_version for a, _ in flat],
+        "ids": [e.id for _, e in flat],
+        "types": [check_event_type(e.type) for _, e in flat],
+        "sources": [e.source for _, e in flat],
+        "tenants": [e.tenant_id for _, e in flat],
+        "times": [e.time for _, e in flat],
+        "correlations": [e.correlation_id for _, e in flat],
+        "causations": [e.causation_id for _, e in flat],
+        "datas": [orjson.dumps(e.data).decode() for _, e in flat],
+        "traceparents": [e.traceparent for _, e in flat],
+    }
+    try:
+        rows = (await conn.execute(_APPEND_SQL, params)).all()
+    except IntegrityError as exc:
+        if "events_stream_version" in str(exc.orig):
+            raise ConcurrencyError([a.stream_id for a in appends]) from exc
+        raise
+    if len(rows) != len(flat):
+        raise ConcurrencyError([a.stream_id for a in appends])
+    by_id = {row.id: row for row in rows}
+    stored = []
+    for pending, event in flat:
+        row = by_id[event.id]
+        stored.append(
+            replace(
+                event,
+                subject=event.subject or pending.stream_id,
+                aggregate_version=row.version,
+                position=row.position,
+                recorded_at=row.recorded_at,
+            )
+        )
+    return stored
+
+
+async def load(conn: AsyncConnection, stream_id: str, after_version: int = 0) -> list[Envelope]:
+    """Return a stream's events in version order, from `after_version` on."""
+    rows = await conn.execute(
+        text(
+            f"SELECT {_SELECT_COLUMNS} FROM events WHERE stream_id = :stream_id AND version > :after ORDER BY version"
+        ),
+        {"stream_id": stream_id, "after": after_version},
+    )
+    return [row_to_envelope(row) for row in rows]
+
+
+async def stream_version(conn: AsyncConnection, stream_id: str) -> int:
+    """Return the current version of a stream (0 when it has no events)."""
+    value = await conn.scalar(
+        text("SELECT coalesce(max(version), 0) FROM events WHERE stream_id = :stream_id"), {"stream_id": stream_id}
+    )
+    return int(value or 0)
+
+
+async def read_all(
+    conn: AsyncConnection,
+    after_position: int = 0,
+    limit: int = 1000,
+    *,
+    since: datetime | None = None,
+) -> list[Envelope]:
+    """Return up to `limit` events of the whole store in position (append) order."""
+    where = "position > :after"
+    params: dict[str, Any] = {"after": after_position, "limit": limit}
+    if since is not None:
+        where += " AND recorded_at >= :since"
+        params["since"] = since
+    rows = await conn.execute(
+        text(f"SELECT {_SELECT_COLUMNS} FROM events WHERE {where} ORDER BY position LIMIT :limit"), params
+    )
+    return [row_to_envelope(row) for row in rows]
+
+
+def row_to_envelope(row: Any) -> Envelope:
+    """Build an `Envelope` from an `events` row."""
+    data = row.data if isinstance(row.data, dict) else orjson.loads(row.data)
+    return Envelope(
+        id=row.id,
+        type=row.type,
+        source=row.source,
+        subject=row.stream_id,
+        tenant_id=row.tenant_id,
+        data=data,
+        aggregate_version=row.version,
+        time=row.time,
+        recorded_at=row.recorded_at,
+        correlation_id=row.correlation_id,
+        causation_id=row.causation_id,
+        traceparent=row.traceparent,
+        position=row.position,
+    )
+
+
+async def retry_on_conflict(
+    operation: Callable[[], Awaitable[T]], *, attempts: int = 5, base_delay_s: float = 0.005
+) -> T:
+    """Run `operation` (one whole transaction) again on `ConcurrencyError`, at most `attempts` times."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return await operation()
+        except ConcurrencyError:
+            if attempt == attempts:
+                raise
+            # Jitter so that writers which collided do not collide again in lockstep.
+            await asyncio.sleep(base_delay_s * attempt * (0.5 + uuid.uuid4().int % 100 / 100))
+    raise AssertionError("unreachable")

@@ -1,0 +1,78 @@
+"""HTTP edges shared by every service: health, readiness, Prometheus metrics and request tracing."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from opentelemetry.trace import SpanKind
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from cxm_common.observability import HTTP_LATENCY, span_from_traceparent
+
+ReadinessCheck = Callable[[], Awaitable[dict[str, Any]]]
+
+
+def ops_router(readiness: ReadinessCheck) -> APIRouter:
+    """Return `/healthz`, `/readyz` and `/metrics`."""
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/healthz", summary="Liveness: the process answers")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/readyz", summary="Readiness: database, NATS and migrations")
+    async def readyz() -> JSONResponse:
+        report = await readiness()
+        return JSONResponse(report, status_code=200 if report["ready"] else 503)
+
+    @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+class ObservabilityMiddleware:
+    """Pure ASGI middleware: a server span per request (continuing an incoming traceparent) and latency metrics."""
+
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+        traceparent = None
+        for name, value in scope.get("headers", ()):
+            if name == b"traceparent":
+                traceparent = value.decode("latin-1")
+                break
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        method = scope.get("method", "GET")
+        with span_from_traceparent(f"{method} {scope.get('path', '')}", traceparent, SpanKind.SERVER) as span:
+            try:
+                await self.app(scope, receive, send_wrapper)
+            finally:
+                route = scope.get("route")
+                template = getattr(route, "path", None) or "unmatched"
+                span.set_attribute("http.route", template)
+                span.set_attribute("http.response.status_code", status)
+                HTTP_LATENCY.labels(self.service, method, template, f"{status // 100}xx").observe(
+                    time.perf_counter() - started
+                )
+
+

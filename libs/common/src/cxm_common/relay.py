@@ -1,0 +1,135 @@
+"""The publisher: moves appended events from the outbox to JetStream, with `Nats-Msg-Id` = event id."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import datetime
+from typing import Any
+
+from nats.js import JetStreamContext
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from cxm_common.aio import sleep_or_stop
+from cxm_common.eventstore import row_to_envelope
+from cxm_common.jetstream import HEADER_MSG_ID, HEADER_TENANT, HEADER_TRACEPARENT, HEADER_TYPE, subject_for
+from cxm_common.observability import OUTBOX_BACKLOG, RELAY_LAG, RELAY_PUBLISHED
+
+log = logging.getLogger(__name__)
+
+# Rows stay locked while they are published and are deleted in the same transaction once JetStream has acked
+# them. A crash in between leaves them in the outbox, so they are published again with the same msg id and the
+# stream's duplicate window absorbs them. No cursor is kept, so a transaction that commits late (a smaller
+# position becoming visible after larger ones) is simply picked up on the next pass: nothing is ever skipped.
+# SKIP LOCKED lets several relay replicas share one outbox.
+_CLAIM_SQL = text(
+    """
+    SELECT e.position, e.id, e.stream_id, e.version, e.type, e.source, e.tenant_id, e.time, e.recorded_at,
+           e.correlation_id, e.causation_id, e.data, e.traceparent
+    FROM (SELECT position FROM outbox ORDER BY position LIMIT :limit FOR UPDATE SKIP LOCKED) o
+    JOIN events e ON e.position = o.position
+    ORDER BY e.position
+    """
+)
+_DELETE_SQL = text("DELETE FROM outbox WHERE position = ANY(CAST(:positions AS bigint[]))")
+_BACKLOG_SQL = text("SELECT count(*) FROM outbox")
+
+
+class Relay:
+    """Publishes the outbox of one service's schema to JetStream until stopped."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        js: JetStreamContext,
+        service: str,
+        *,
+        prefix: str = "",
+        batch_size: int = 1000,
+        idle_poll_s: float = 0.02,
+        publish_timeout_s: float = 5.0,
+    ) -> None:
+        self.engine = engine
+        self.js = js
+        self.service = service
+        self.prefix = prefix
+        self.batch_size = batch_size
+        self.idle_poll_s = idle_poll_s
+        self.publish_timeout_s = publish_timeout_s
+        self._wake = asyncio.Event()
+        self.published = 0
+
+    def wake(self) -> None:
+        """Ask for a pass now (called after a commit in the same process to cut latency)."""
+        self._wake.set()
+
+    async def publish_once(self) -> int:
+        """Publish one batch from the outbox and return how many events it published."""
+        async with self.engine.begin() as conn:
+            rows = (await conn.execute(_CLAIM_SQL, {"limit": self.batch_size})).all()
+            if not rows:
+                return 0
+            futures = []
+            for row in rows:
+                envelope = row_to_envelope(row)
+                headers = {
+                    HEADER_MSG_ID: str(envelope.id),
+                    HEADER_TENANT: str(envelope.tenant_id),
+                    HEADER_TYPE: envelope.type,
+                }
+                if envelope.traceparent:
+                    headers[HEADER_TRACEPARENT] = envelope.traceparent
+                futures.append(
+                    await self.js.publish_async(
+                        subject_for(envelope.type, self.prefix), envelope.to_json(), headers=headers
+                    )
+                )
+            await asyncio.wait_for(asyncio.gather(*futures), timeout=self.publish_timeout_s)
+            await conn.execute(_DELETE_SQL, {"positions": [row.position for row in rows]})
+        self._observe(rows)
+        return len(rows)
+
+    def _observe(self, rows: list[Any]) -> None:
+        now = time.time()
+        lag = RELAY_LAG.labels(self.service)
+        for row in rows:
+            recorded: datetime = row.recorded_at
+            lag.observe(max(0.0, now - recorded.timestamp()))
+        RELAY_PUBLISHED.labels(self.service).inc(len(rows))
+        self.published += len(rows)
+
+    async def backlog(self) -> int:
+        """Return how many events wait in the outbox."""
+        async with self.engine.connect() as conn:
+            return int(await conn.scalar(_BACKLOG_SQL) or 0)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Publish until `stop` is set, polling briefly when idle and backing off while a dependency is down."""
+        failures = 0
+        last_backlog_check = 0.0
+        while not stop.is_set():
+            try:
+                count = await self.publish_once()
+                failures = 0
+            except Exception as exc:  # any failure leaves the rows in the outbox for the next pass
+                failures += 1
+                delay = min(5.0, 0.1 * 2**failures)
+                log.warning("relay pass failed; retrying in %.1fs: %r", delay, exc)
+                await sleep_or_stop(stop, delay)
+                continue
+            if time.monotonic() - last_backlog_check > 5:
+                last_backlog_check = time.monotonic()
+                try:
+                    OUTBOX_BACKLOG.labels(self.service).set(await self.backlog())
+                except Exception:  # the gauge is advisory; the next pass reports the failure
+                    pass
+            if count < self.batch_size:
+                self._wake.clear()
+                wake = asyncio.ensure_future(self._wake.wait())
+                stopping = asyncio.ensure_future(stop.wait())
+                await asyncio.wait({wake, stopping}, timeout=self.idle_poll_s, return_when=asyncio.FIRST_COMPLETED)
+                wake.cancel()
+                stopping.cancel()
+

@@ -1,0 +1,56 @@
+"""DDL for the kit's tables, created in each service's own schema by its first migration."""
+
+from __future__ import annotations
+
+# The kit's tables as DDL, so a service's first migration creates exactly these (version 1 of the kit).
+KIT_DDL_V1 = [
+    """
+    CREATE TABLE events (
+        position       bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        id             uuid        NOT NULL UNIQUE,
+        stream_id      text        NOT NULL,
+        version        integer     NOT NULL CHECK (version > 0),
+        type           text        NOT NULL,
+        source         text        NOT NULL,
+        tenant_id      uuid        NOT NULL,
+        time           timestamptz NOT NULL,
+        recorded_at    timestamptz NOT NULL DEFAULT clock_timestamp(),
+        correlation_id uuid,
+        causation_id   uuid,
+        data           jsonb       NOT NULL,
+        traceparent    text,
+        CONSTRAINT events_stream_version UNIQUE (stream_id, version)
+    )
+    """,
+    "CREATE INDEX events_recorded_at ON events USING brin (recorded_at)",
+    # The outbox holds positions of events not yet published; the relay deletes them once JetStream acks.
+    "CREATE TABLE outbox (position bigint PRIMARY KEY)",
+    """
+    CREATE TABLE inbox (
+        consumer     text        NOT NULL,
+        event_id     uuid        NOT NULL,
+        processed_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (consumer, event_id)
+    )
+    """,
+    """
+    CREATE TABLE dead_letters (
+        id         uuid        PRIMARY KEY,
+        consumer   text        NOT NULL,
+        event_id   uuid,
+        subject    text        NOT NULL,
+        tenant_id  uuid,
+        payload    text        NOT NULL,
+        headers    jsonb       NOT NULL DEFAULT '{}',
+        error      text        NOT NULL,
+        deliveries integer     NOT NULL,
+        status     varchar(32) NOT NULL DEFAULT 'dead',
+        created_at timestamptz NOT NULL DEFAULT now(),
+        updated_at timestamptz NOT NULL DEFAULT now()
+    )
+    """,
+    "CREATE UNIQUE INDEX dead_letters_consumer_event ON dead_letters (consumer, event_id)",
+    "CREATE INDEX dead_letters_status ON dead_letters (status, consumer)",
+]
+
+KIT_TABLES = ("events", "outbox", "inbox", "dead_letters")
