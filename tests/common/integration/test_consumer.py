@@ -1,0 +1,188 @@
+"""The consumer runner: exactly-once effects over at-least-once delivery, poison isolated and redrivable."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+from nats.aio.client import Client
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from cxm_common import deadletters
+from cxm_common.consumer import ConsumerRunner, Outcome, Subscription
+from cxm_common.envelope import Envelope
+from cxm_common.eventstore import append
+from cxm_common.jetstream import subject_for
+from cxm_common.relay import Relay
+from tests.common.factories import event
+from tests.common.integration.conftest import SERVICE
+
+
+async def count_projection(conn: AsyncConnection, env: Envelope) -> None:
+    """A read model: how many events each stream had applied; refuses events marked as poison."""
+    if env.data.get("poison"):
+        raise ValueError("cannot apply this event")
+    await conn.execute(
+        text("INSERT INTO counts (stream_id, n) VALUES (:s, 1) ON CONFLICT (stream_id) DO UPDATE SET n = counts.n + 1"),
+        {"s": env.subject},
+    )
+
+
+async def counts(engine: AsyncEngine) -> dict[str, int]:
+    async with engine.connect() as conn:
+        return {r.stream_id: r.n for r in await conn.execute(text("SELECT stream_id, n FROM counts"))}
+
+
+@pytest.fixture
+def make_runner(engine: AsyncEngine, nc: Client, nats_prefix: str, stream: str) -> Callable[..., ConsumerRunner]:
+    def make(handler=count_projection, **options: object) -> ConsumerRunner:  # type: ignore[no-untyped-def]
+        sub = Subscription(name="counts", service=SERVICE, event_types=["kit.>"], handler=handler)
+        defaults: dict[str, object] = {"max_deliver": 3, "backoff_s": (0.05, 0.05, 0.05), "fetch_timeout_s": 0.2}
+        defaults.update(options)
+        return ConsumerRunner(
+            consumer="tester", subscription=sub, engine=engine, js=nc.jetstream(), prefix=nats_prefix, **defaults
+        )  # type: ignore[arg-type]
+
+    return make
+
+
+@pytest.fixture
+async def running(stream: str) -> AsyncIterator[Callable[[ConsumerRunner], None]]:
+    stop = asyncio.Event()
+    tasks: list[asyncio.Task[None]] = []
+
+    def start(runner: ConsumerRunner) -> None:
+        tasks.append(asyncio.create_task(runner.run(stop)))
+
+    yield start
+    stop.set()
+    await asyncio.gather(*tasks)
+
+
+async def publish(engine: AsyncEngine, nc: Client, prefix: str, events: list[Envelope]) -> None:
+    """Append events (one stream each) and relay them to JetStream."""
+    async with engine.begin() as conn:
+        for e in events:
+            await append(conn, e.subject, [e])
+    while await Relay(engine, nc.jetstream(), SERVICE, prefix=prefix).publish_once():
+        pass
+
+
+async def wait_until(condition: Callable[[], object], timeout: float = 10) -> None:
+    async with asyncio.timeout(timeout):
+        while not await condition():  # type: ignore[misc]
+            await asyncio.sleep(0.05)
+
+
+async def test_applies_each_event_once(engine, nc, nats_prefix, make_runner, running) -> None:  # type: ignore[no-untyped-def]
+    await publish(engine, nc, nats_prefix, [event(f"s-{i}") for i in range(50)])
+    running(make_runner())
+
+    async def all_applied() -> bool:
+        return len(await counts(engine)) == 50
+
+    await wait_until(all_applied)
+    assert set((await counts(engine)).values()) == {1}
+
+
+async def test_a_redelivered_event_changes_nothing(engine, nc, nats_prefix, make_runner) -> None:  # type: ignore[no-untyped-def]
+    e = event("s-1")
+    await publish(engine, nc, nats_prefix, [e])
+    runner = make_runner()
+    await runner.setup()
+    # Deliver the same event again under another msg id, as a republish outside the duplicate window would.
+    await nc.jetstream().publish(subject_for(e.type, nats_prefix), e.to_json(), headers={"Nats-Msg-Id": "other"})
+    psub = await nc.jetstream().pull_subscribe_bind(durable=runner.durable, stream=runner.stream)
+    msgs = await psub.fetch(2, timeout=5)
+    assert await runner.handle_batch(msgs) == [Outcome.APPLIED, Outcome.DUPLICATE]
+    assert await counts(engine) == {"s-1": 1}
+
+
+async def test_a_crash_after_commit_but_before_ack_is_absorbed_on_redelivery(engine, nc, nats_prefix, make_runner) -> None:  # type: ignore[no-untyped-def]
+    await publish(engine, nc, nats_prefix, [event("s-1"), event("s-2")])
+    runner = make_runner(ack_wait_s=1.0)
+    await runner.setup()
+    psub = await nc.jetstream().pull_subscribe_bind(durable=runner.durable, stream=runner.stream)
+    msgs = await psub.fetch(2, timeout=5)
+    # Commit the effects but never ack: the process "died" between the two.
+    from cxm_common.consumer import _Item
+
+    await runner.apply([_Item(m, m.data, m.subject, dict(m.headers or {}), 1) for m in msgs])
+    redelivered = await psub.fetch(2, timeout=5)
+    assert [m.metadata.num_delivered for m in redelivered] == [2, 2]
+    assert await runner.handle_batch(redelivered) == [Outcome.DUPLICATE, Outcome.DUPLICATE]
+    assert await counts(engine) == {"s-1": 1, "s-2": 1}
+
+
+async def test_a_crash_before_commit_applies_the_event_on_redelivery(engine, nc, nats_prefix, make_runner) -> None:  # type: ignore[no-untyped-def]
+    await publish(engine, nc, nats_prefix, [event("s-1")])
+    crashed = False
+
+    async def crash_once(conn: AsyncConnection, env: Envelope) -> None:
+        nonlocal crashed
+        await count_projection(conn, env)
+        if not crashed:
+            crashed = True
+            raise asyncio.CancelledError  # the process dies mid-transaction
+
+    runner = make_runner(handler=crash_once, ack_wait_s=1.0)
+    await runner.setup()
+    psub = await nc.jetstream().pull_subscribe_bind(durable=runner.durable, stream=runner.stream)
+    with pytest.raises(asyncio.CancelledError):
+        await runner.handle_batch(await psub.fetch(1, timeout=5))
+    assert await counts(engine) == {}
+    assert await runner.handle_batch(await psub.fetch(1, timeout=5)) == [Outcome.APPLIED]
+    assert await counts(engine) == {"s-1": 1}
+
+
+async def test_a_poison_message_is_dead_lettered_after_max_deliver_while_others_flow(  # type: ignore[no-untyped-def]
+    engine, nc, nats_prefix, make_runner, running
+) -> None:
+    events = [event(f"s-{i}") for i in range(20)]
+    poison = event("bad", poison=True)
+    await publish(engine, nc, nats_prefix, [*events[:10], poison, *events[10:]])
+    runner = make_runner()
+    running(runner)
+
+    async def settled() -> bool:
+        return len(await counts(engine)) == 20 and bool(await deadletters.list_dead_letters(engine))
+
+    await wait_until(settled)
+    [dead] = await deadletters.list_dead_letters(engine)
+    assert dead.event_id == poison.id
+    assert dead.consumer == runner.durable
+    assert dead.deliveries == 3
+    assert "cannot apply this event" in dead.error
+    assert "bad" not in await counts(engine)
+
+
+async def test_a_redriven_dead_letter_is_applied_once_the_handler_is_fixed(engine, nc, nats_prefix, make_runner) -> None:  # type: ignore[no-untyped-def]
+    poison = event("bad", poison=True)
+    await publish(engine, nc, nats_prefix, [poison])
+    runner = make_runner(max_deliver=1)
+    await runner.setup()
+    psub = await nc.jetstream().pull_subscribe_bind(durable=runner.durable, stream=runner.stream)
+    assert await runner.handle_batch(await psub.fetch(1, timeout=5)) == [Outcome.DEAD]
+
+    async def fixed(conn: AsyncConnection, env: Envelope) -> None:
+        await count_projection(conn, Envelope.from_dict({**env.to_dict(), "data": {"poison": False}}))
+
+    fixed_runner = make_runner(handler=fixed)
+    assert await deadletters.request_redrive(engine, consumer=fixed_runner.durable) == 1
+    assert await fixed_runner.redrive_requested() == 1
+    assert await counts(engine) == {"bad": 1}
+    [row] = await deadletters.list_dead_letters(engine, status=None)
+    assert row.status == deadletters.REDRIVEN
+    assert await fixed_runner.redrive_requested() == 0
+
+
+async def test_a_malformed_message_is_dead_lettered_at_once(engine, nc, nats_prefix, make_runner) -> None:  # type: ignore[no-untyped-def]
+    runner = make_runner()
+    await runner.setup()
+    await nc.jetstream().publish(subject_for("kit.thing.happened.v1", nats_prefix), b"{not json")
+    psub = await nc.jetstream().pull_subscribe_bind(durable=runner.durable, stream=runner.stream)
+    assert await runner.handle_batch(await psub.fetch(1, timeout=5)) == [Outcome.DEAD]
+    [dead] = await deadletters.list_dead_letters(engine)
+    assert dead.error.startswith("invalid envelope")
