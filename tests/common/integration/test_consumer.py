@@ -100,7 +100,9 @@ async def test_a_redelivered_event_changes_nothing(engine, nc, nats_prefix, make
     assert await counts(engine) == {"s-1": 1}
 
 
-async def test_a_crash_after_commit_but_before_ack_is_absorbed_on_redelivery(engine, nc, nats_prefix, make_runner) -> None:  # type: ignore[no-untyped-def]
+async def test_a_crash_after_commit_but_before_ack_is_absorbed_on_redelivery(
+    engine, nc, nats_prefix, make_runner
+) -> None:  # type: ignore[no-untyped-def]
     await publish(engine, nc, nats_prefix, [event("s-1"), event("s-2")])
     runner = make_runner(ack_wait_s=1.0)
     await runner.setup()
@@ -158,7 +160,9 @@ async def test_a_poison_message_is_dead_lettered_after_max_deliver_while_others_
     assert "bad" not in await counts(engine)
 
 
-async def test_a_redriven_dead_letter_is_applied_once_the_handler_is_fixed(engine, nc, nats_prefix, make_runner) -> None:  # type: ignore[no-untyped-def]
+async def test_a_redriven_dead_letter_is_applied_once_the_handler_is_fixed(
+    engine, nc, nats_prefix, make_runner
+) -> None:  # type: ignore[no-untyped-def]
     poison = event("bad", poison=True)
     await publish(engine, nc, nats_prefix, [poison])
     runner = make_runner(max_deliver=1)

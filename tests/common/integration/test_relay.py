@@ -109,7 +109,9 @@ async def test_never_skips_a_row_committed_late_by_a_long_transaction(
     assert set(ids) == set(written)
 
 
-async def test_a_nats_outage_during_writes_loses_nothing_and_the_backlog_drains(engine: AsyncEngine, own_nats: EmbeddedNats) -> None:
+async def test_a_nats_outage_during_writes_loses_nothing_and_the_backlog_drains(
+    engine: AsyncEngine, own_nats: EmbeddedNats
+) -> None:
     nc = await nats.connect(own_nats.url, max_reconnect_attempts=-1, reconnect_time_wait=0.2)
     js = nc.jetstream(timeout=2)
     await ensure_stream(js, SERVICE, duplicate_window_s=120)

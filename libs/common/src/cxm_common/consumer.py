@@ -17,8 +17,8 @@ from opentelemetry.trace import SpanKind
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from cxm_common.aio import sleep_or_stop
 from cxm_common import deadletters
+from cxm_common.aio import sleep_or_stop
 from cxm_common.db import is_transient_db_error, set_tenant
 from cxm_common.envelope import Envelope, InvalidEnvelope
 from cxm_common.eventstore import ConcurrencyError
@@ -150,7 +150,9 @@ class ConsumerRunner:
                 except TransientFailure as exc:
                     failures += 1
                     delay = self.backoff_s[min(failures, len(self.backoff_s)) - 1]
-                    log.warning("batch on %s not applied (database unavailable), retry in %ss: %r", self.durable, delay, exc)
+                    log.warning(
+                        "batch on %s not applied (database unavailable), retry in %ss: %r", self.durable, delay, exc
+                    )
                     for msg in msgs:
                         await _quietly(msg.nak(delay=delay))
                     await sleep_or_stop(stop, delay)
@@ -213,8 +215,7 @@ class ConsumerRunner:
             try:
                 ids = [i.envelope.id for i in items if i.envelope is not None]
                 claimed = {
-                    row.event_id
-                    for row in await conn.execute(_CLAIM_BATCH_SQL, {"consumer": self.durable, "ids": ids})
+                    row.event_id for row in await conn.execute(_CLAIM_BATCH_SQL, {"consumer": self.durable, "ids": ids})
                 }
                 tenant: uuid.UUID | None = None
                 applied_ids: set[uuid.UUID] = set()
@@ -228,7 +229,9 @@ class ConsumerRunner:
                         tenant = env.tenant_id
                         await set_tenant(conn, tenant)
                     with span_from_traceparent(
-                        f"consume {env.type}", item.headers.get(HEADER_TRACEPARENT), SpanKind.CONSUMER,
+                        f"consume {env.type}",
+                        item.headers.get(HEADER_TRACEPARENT),
+                        SpanKind.CONSUMER,
                         consumer=self.durable,
                     ):
                         await self.subscription.handler(conn, env)
@@ -246,16 +249,15 @@ class ConsumerRunner:
 
     async def _apply_isolated(self, items: list[_Item]) -> None:
         """Apply each item in its own savepoint so that a poison message cannot sink the batch."""
-        async with self.engine.connect() as conn:
-            async with conn.begin():
-                seen: set[uuid.UUID] = set()
-                for item in items:
-                    if item.envelope is not None and item.envelope.id in seen:
-                        item.outcome = Outcome.DUPLICATE
-                        continue
-                    await self._apply_one(conn, item)
-                    if item.envelope is not None:
-                        seen.add(item.envelope.id)
+        async with self.engine.connect() as conn, conn.begin():
+            seen: set[uuid.UUID] = set()
+            for item in items:
+                if item.envelope is not None and item.envelope.id in seen:
+                    item.outcome = Outcome.DUPLICATE
+                    continue
+                await self._apply_one(conn, item)
+                if item.envelope is not None:
+                    seen.add(item.envelope.id)
 
     async def _apply_one(self, conn: AsyncConnection, item: _Item, *, may_dead_letter: bool = True) -> None:
         """Apply one item in a savepoint, retrying stream conflicts; on failure decide retry or dead letter."""
@@ -270,7 +272,9 @@ class ConsumerRunner:
                     else:
                         await set_tenant(conn, env.tenant_id)
                         with span_from_traceparent(
-                            f"consume {env.type}", item.headers.get(HEADER_TRACEPARENT), SpanKind.CONSUMER,
+                            f"consume {env.type}",
+                            item.headers.get(HEADER_TRACEPARENT),
+                            SpanKind.CONSUMER,
                             consumer=self.durable,
                         ):
                             await self.subscription.handler(conn, env)
@@ -285,7 +289,9 @@ class ConsumerRunner:
                     if is_transient_db_error(exc):
                         raise TransientFailure(repr(exc)) from exc
                     item.error = f"{type(exc).__name__}: {exc}"
-                    log.warning("handler %s failed on %s (delivery %d): %s", self.durable, env.id, item.deliveries, item.error)
+                    log.warning(
+                        "handler %s failed on %s (delivery %d): %s", self.durable, env.id, item.deliveries, item.error
+                    )
                     break
         if may_dead_letter and (item.envelope is None or item.deliveries >= self.max_deliver):
             await deadletters.record(
@@ -300,7 +306,13 @@ class ConsumerRunner:
                 deliveries=item.deliveries,
             )
             item.outcome = Outcome.DEAD
-            log.error("dead-lettered %s on %s after %d deliveries: %s", env.id if env else "?", self.durable, item.deliveries, item.error)
+            log.error(
+                "dead-lettered %s on %s after %d deliveries: %s",
+                env.id if env else "?",
+                self.durable,
+                item.deliveries,
+                item.error,
+            )
         else:
             item.outcome = Outcome.RETRY
 
@@ -319,7 +331,9 @@ class ConsumerRunner:
             ).all()
             applied = 0
             for row in rows:
-                item = _Item(msg=None, payload=row.payload.encode(), subject=row.subject, headers=row.headers, deliveries=1)
+                item = _Item(
+                    msg=None, payload=row.payload.encode(), subject=row.subject, headers=row.headers, deliveries=1
+                )
                 try:
                     item.envelope = Envelope.from_json(item.payload)
                 except InvalidEnvelope as exc:
@@ -332,7 +346,11 @@ class ConsumerRunner:
                         "UPDATE dead_letters SET status = :status, error = coalesce(:error, error), updated_at = now() "
                         "WHERE id = :id"
                     ),
-                    {"status": deadletters.REDRIVEN if ok else deadletters.DEAD, "error": None if ok else item.error, "id": row.id},
+                    {
+                        "status": deadletters.REDRIVEN if ok else deadletters.DEAD,
+                        "error": None if ok else item.error,
+                        "id": row.id,
+                    },
                 )
             DEAD_LETTERS.labels(self.durable).set(await deadletters.count_dead(conn, self.durable))
             return applied
@@ -359,4 +377,3 @@ async def _quietly(awaitable: Awaitable[Any]) -> None:
         await awaitable
     except Exception as exc:
         log.debug("ack/nak not sent: %r", exc)
-

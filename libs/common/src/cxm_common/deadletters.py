@@ -96,7 +96,8 @@ async def list_dead_letters(
     engine: AsyncEngine, *, consumer: str | None = None, status: str | None = DEAD, limit: int = 100
 ) -> list[DeadLetter]:
     """Return dead letters, newest first, optionally for one consumer or status."""
-    where, params = ["true"], {"limit": limit}
+    where: list[str] = ["true"]
+    params: dict[str, Any] = {"limit": limit}
     if consumer:
         where.append("consumer = :consumer")
         params["consumer"] = consumer
@@ -111,9 +112,12 @@ async def list_dead_letters(
         return [DeadLetter(**row._mapping) for row in rows]
 
 
-async def request_redrive(engine: AsyncEngine, *, ids: list[uuid.UUID] | None = None, consumer: str | None = None) -> int:
+async def request_redrive(
+    engine: AsyncEngine, *, ids: list[uuid.UUID] | None = None, consumer: str | None = None
+) -> int:
     """Mark dead letters for a redrive by their consumer's runner; return how many were marked."""
-    where, params = ["status = 'dead'"], {}
+    where: list[str] = ["status = 'dead'"]
+    params: dict[str, Any] = {}
     if ids:
         where.append("id = ANY(CAST(:ids AS uuid[]))")
         params["ids"] = ids
@@ -122,7 +126,9 @@ async def request_redrive(engine: AsyncEngine, *, ids: list[uuid.UUID] | None = 
         params["consumer"] = consumer
     async with engine.begin() as conn:
         result = await conn.execute(
-            text(f"UPDATE dead_letters SET status = 'redrive_requested', updated_at = now() WHERE {' AND '.join(where)}"),
+            text(
+                f"UPDATE dead_letters SET status = 'redrive_requested', updated_at = now() WHERE {' AND '.join(where)}"
+            ),
             params,
         )
         return result.rowcount or 0

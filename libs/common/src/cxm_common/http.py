@@ -74,5 +74,3 @@ class ObservabilityMiddleware:
                 HTTP_LATENCY.labels(self.service, method, template, f"{status // 100}xx").observe(
                     time.perf_counter() - started
                 )
-
-

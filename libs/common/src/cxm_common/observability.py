@@ -39,7 +39,9 @@ RELAY_LAG = Histogram(
 )
 CONSUMER_LAG = Gauge("cxm_consumer_lag", "Messages pending on a durable consumer.", ["consumer"])
 CONSUMER_APPLIED = Counter(
-    "cxm_consumer_messages_total", "Messages handled by outcome (applied, duplicate, retried, dead).", ["consumer", "outcome"]
+    "cxm_consumer_messages_total",
+    "Messages handled by outcome (applied, duplicate, retried, dead).",
+    ["consumer", "outcome"],
 )
 DEAD_LETTERS = Gauge("cxm_dead_letters", "Dead-lettered messages awaiting a redrive.", ["consumer"])
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -35,6 +36,17 @@ _CLAIM_SQL = text(
 )
 _DELETE_SQL = text("DELETE FROM outbox WHERE position = ANY(CAST(:positions AS bigint[]))")
 _BACKLOG_SQL = text("SELECT count(*) FROM outbox")
+
+
+async def requeue(engine: AsyncEngine, *, since: datetime | None = None, after_position: int = 0) -> int:
+    """Queue stored events for publishing again (`cxm republish`); JetStream dedupes those it still holds."""
+    where = "position > :after" + (" AND recorded_at >= :since" if since else "")
+    async with engine.begin() as conn:
+        result = await conn.execute(
+            text(f"INSERT INTO outbox (position) SELECT position FROM events WHERE {where} ON CONFLICT DO NOTHING"),
+            {"after": after_position, "since": since},
+        )
+        return result.rowcount or 0
 
 
 class Relay:
@@ -91,7 +103,7 @@ class Relay:
         self._observe(rows)
         return len(rows)
 
-    def _observe(self, rows: list[Any]) -> None:
+    def _observe(self, rows: Sequence[Any]) -> None:
         now = time.time()
         lag = RELAY_LAG.labels(self.service)
         for row in rows:
@@ -132,4 +144,3 @@ class Relay:
                 await asyncio.wait({wake, stopping}, timeout=self.idle_poll_s, return_when=asyncio.FIRST_COMPLETED)
                 wake.cancel()
                 stopping.cancel()
-

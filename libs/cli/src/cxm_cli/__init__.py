@@ -1,0 +1,1 @@
+"""The `cxm` command line: drives the whole system without importing any service."""

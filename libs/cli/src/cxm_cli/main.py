@@ -1,0 +1,207 @@
+"""`cxm`: run the whole system and operate it (migrate, status, replay, republish, dead letters)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from datetime import datetime
+from typing import Any
+
+import click
+import httpx
+from sqlalchemy import text
+
+from cxm_cli.registry import service, services
+from cxm_cli.stack import Stack, migrate_all, pid_alive
+from cxm_cli.state import admin_database_url, data_dir, load_state
+from cxm_common import deadletters
+from cxm_common.db import create_engine
+from cxm_common.projections import replay as replay_projections
+from cxm_common.relay import requeue
+
+
+@click.group()
+def cli() -> None:
+    """cxm: customer experience management, event-sourced."""
+
+
+@cli.command()
+def up() -> None:
+    """Start Postgres, NATS, every service and the gateway; stop them all on Ctrl-C or SIGTERM."""
+    stack = Stack(data_dir(), echo=click.echo)
+
+    def request_stop(signum: int, _frame: Any) -> None:
+        stack.stopping = True
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    try:
+        state = stack.start()
+        click.echo(f"\ncxm is up: {state.gateway_url}  (Ctrl-C to stop)")
+        stack.supervise()
+    finally:
+        click.echo("stopping…")
+        stack.stop()
+        click.echo("stopped")
+
+
+@cli.command()
+@click.option("--create-roles/--no-create-roles", default=True, help="Create each service's runtime role if allowed.")
+def migrate(create_roles: bool) -> None:
+    """Create each service's schema (and role) and apply its migrations."""
+    roles = asyncio.run(migrate_all(admin_database_url(), services(), create_roles=create_roles))
+    for name, has_role in roles.items():
+        click.echo(f"{name:<9} migrated" + (f" (runtime role cxm_{name})" if has_role else ""))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def status(as_json: bool) -> None:
+    """Show each service's readiness, outbox backlog and dead letters."""
+    state = load_state()
+    if state is None or not pid_alive(state.pid):
+        click.echo("cxm is not running here (no live `cxm up` under " + str(data_dir()) + ")")
+        sys.exit(1)
+    report: dict[str, Any] = {"gateway": state.gateway_url, "services": {}}
+    counts = asyncio.run(_counts(state.database_url, list(state.services)))
+    with httpx.Client(timeout=2.0) as client:
+        for name, url in state.services.items():
+            try:
+                ready = client.get(f"{url}/readyz").json()
+            except (httpx.HTTPError, ValueError) as exc:
+                ready = {"ready": False, "checks": {"http": type(exc).__name__}}
+            report["services"][name] = {"url": url, **ready, **counts.get(name, {})}
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    click.echo(f"gateway: {state.gateway_url}")
+    click.echo(f"{'service':<9} {'ready':<6} {'outbox':>7} {'dead':>5}  url / checks")
+    for name, info in report["services"].items():
+        checks = ", ".join(f"{k}={v}" for k, v in info.get("checks", {}).items())
+        click.echo(
+            f"{name:<9} {('yes' if info.get('ready') else 'NO'):<6} {info.get('outbox', '?'):>7} "
+            f"{info.get('dead_letters', '?'):>5}  {info['url']}  {checks}"
+        )
+
+
+async def _counts(url: str, names: list[str]) -> dict[str, dict[str, int]]:
+    result: dict[str, dict[str, int]] = {}
+    for name in names:
+        engine = create_engine(url, name, pool_size=1, max_overflow=0)
+        try:
+            async with engine.connect() as conn:
+                outbox = await conn.scalar(text("SELECT count(*) FROM outbox"))
+                dead = await conn.scalar(text("SELECT count(*) FROM dead_letters WHERE status = 'dead'"))
+                result[name] = {"outbox": int(outbox or 0), "dead_letters": int(dead or 0)}
+        except Exception:
+            result[name] = {}
+        finally:
+            await engine.dispose()
+    return result
+
+
+@cli.command()
+@click.argument("service_name", metavar="SERVICE")
+def replay(service_name: str) -> None:
+    """Rebuild SERVICE's read models from its own event store."""
+    spec = _spec(service_name)
+
+    async def run() -> int:
+        engine = create_engine(admin_database_url(), spec.schema)
+        try:
+            return await replay_projections(engine, spec.projections(), progress=_progress("replayed"))
+        finally:
+            await engine.dispose()
+
+    count = asyncio.run(run())
+    click.echo(f"\n{service_name}: replayed {count} events into {len(spec.projections())} projections")
+
+
+@cli.command()
+@click.argument("service_name", metavar="SERVICE")
+@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"]))
+@click.option("--after-position", type=int, default=0, help="Only events after this store position.")
+def republish(service_name: str, since: datetime | None, after_position: int) -> None:
+    """Publish SERVICE's stored events to JetStream again (rebuilds a lost stream; duplicates are absorbed)."""
+    spec = _spec(service_name)
+    if since is not None and since.tzinfo is None:
+        from datetime import UTC
+
+        since = since.replace(tzinfo=UTC)
+
+    async def run() -> int:
+        engine = create_engine(admin_database_url(), spec.schema)
+        try:
+            return await requeue(engine, since=since, after_position=after_position)
+        finally:
+            await engine.dispose()
+
+    click.echo(f"{service_name}: {asyncio.run(run())} events queued; the running publisher sends them")
+
+
+@cli.group("dead-letters")
+def dead_letters_group() -> None:
+    """Inspect and redrive messages that consumers gave up on."""
+
+
+@dead_letters_group.command("list")
+@click.option("--service", "service_name", help="Only this service's consumers.")
+@click.option("--status", default="dead", type=click.Choice(["dead", "redrive_requested", "redriven", "all"]))
+@click.option("--json", "as_json", is_flag=True)
+def dead_letters_list(service_name: str | None, status: str, as_json: bool) -> None:
+    """List dead letters, newest first."""
+    rows: list[dict[str, Any]] = []
+
+    async def run() -> None:
+        for name in [service_name] if service_name else list(services()):
+            engine = create_engine(admin_database_url(), _spec(name).schema)
+            try:
+                found = await deadletters.list_dead_letters(engine, status=None if status == "all" else status)
+                rows.extend({"service": name, **d.to_dict()} for d in found)
+            finally:
+                await engine.dispose()
+
+    asyncio.run(run())
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("no dead letters")
+    for r in rows:
+        click.echo(
+            f"{r['id']}  {r['service']:<8} {r['consumer']:<24} {r['status']:<17} x{r['deliveries']}  {r['error']}"
+        )
+
+
+@dead_letters_group.command("redrive")
+@click.option("--service", "service_name", required=True, help="The service whose consumer should re-apply them.")
+@click.option("--consumer", help="Only this durable consumer (e.g. insight_feedback).")
+@click.option("--id", "ids", multiple=True, help="Only these dead letters.")
+def dead_letters_redrive(service_name: str, consumer: str | None, ids: tuple[str, ...]) -> None:
+    """Ask SERVICE's running consumers to apply dead letters again."""
+    import uuid
+
+    async def run() -> int:
+        engine = create_engine(admin_database_url(), _spec(service_name).schema)
+        try:
+            return await deadletters.request_redrive(engine, ids=[uuid.UUID(i) for i in ids] or None, consumer=consumer)
+        finally:
+            await engine.dispose()
+
+    click.echo(f"{asyncio.run(run())} dead letters queued for redrive")
+
+
+def _spec(name: str) -> Any:
+    try:
+        return service(name)
+    except KeyError as exc:
+        raise click.BadParameter(str(exc.args[0])) from exc
+
+
+def _progress(label: str) -> Any:
+    def report(count: int) -> None:
+        click.echo(f"\r{label} {count} events", nl=False)
+
+    return report

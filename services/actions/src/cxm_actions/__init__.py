@@ -1,0 +1,1 @@
+"""cxm actions: close-the-loop actions, SLAs and measured impact."""

@@ -1,0 +1,11 @@
+"""Settings of the actions service."""
+
+from pydantic_settings import SettingsConfigDict
+
+from cxm_common.settings import CommonSettings
+
+
+class Settings(CommonSettings):
+    """Read from `CXM_ACTIONS_*`, falling back to the shared `CXM_*` names."""
+
+    model_config = SettingsConfigDict(env_prefix="CXM_ACTIONS_", extra="ignore", frozen=True)

@@ -1,0 +1,1 @@
+"""cxm gateway: tenants, API keys, routing and the live stream."""

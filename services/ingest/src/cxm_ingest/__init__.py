@@ -1,0 +1,1 @@
+"""cxm ingest: webhooks, feedback and interactions, customers and erasure."""

@@ -1,0 +1,1 @@
+"""cxm insight: text analytics, CX metrics, key drivers and alerts."""

@@ -1,0 +1,11 @@
+"""Settings of the insight service."""
+
+from pydantic_settings import SettingsConfigDict
+
+from cxm_common.settings import CommonSettings
+
+
+class Settings(CommonSettings):
+    """Read from `CXM_INSIGHT_*`, falling back to the shared `CXM_*` names."""
+
+    model_config = SettingsConfigDict(env_prefix="CXM_INSIGHT_", extra="ignore", frozen=True)

@@ -1,0 +1,1 @@
+"""cxm journey: customer journeys, funnels, friction and churn risk."""

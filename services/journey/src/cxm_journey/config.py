@@ -1,0 +1,11 @@
+"""Settings of the journey service."""
+
+from pydantic_settings import SettingsConfigDict
+
+from cxm_common.settings import CommonSettings
+
+
+class Settings(CommonSettings):
+    """Read from `CXM_JOURNEY_*`, falling back to the shared `CXM_*` names."""
+
+    model_config = SettingsConfigDict(env_prefix="CXM_JOURNEY_", extra="ignore", frozen=True)
