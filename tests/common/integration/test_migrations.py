@@ -1,0 +1,81 @@
+"""Migrations: each service's schema and version table, and a runtime role limited to its own schema."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import ProgrammingError
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from cxm_cli.stack import with_user_and_database
+from cxm_common.db import create_engine
+from cxm_common.migrations import applied_revision, ensure_role, script_head, upgrade
+from cxm_common.settings import normalise_database_url
+
+MIGRATIONS = Path(__file__).parents[1] / "sample_service" / "migrations"
+
+
+@pytest.fixture
+async def role(database_url: str) -> AsyncIterator[str]:
+    """A runtime role of this test's own, dropped afterwards."""
+    name = f"cxm_t_{secrets.token_hex(4)}"
+    admin = create_async_engine(normalise_database_url(database_url))
+    async with admin.begin() as conn:
+        assert await ensure_role(conn, name)
+    yield name
+    async with admin.begin() as conn:
+        # Roles are cluster-wide: revoke what it holds here (its only grants), then drop it.
+        await conn.execute(text(f"DROP OWNED BY {name}"))
+        await conn.execute(text(f"DROP ROLE {name}"))
+    await admin.dispose()
+
+
+async def test_upgrade_creates_the_schema_and_records_the_revision_in_it(database_url: str) -> None:
+    await upgrade(database_url, "sample", MIGRATIONS)
+    await upgrade(database_url, "sample", MIGRATIONS)  # idempotent
+    engine = create_engine(database_url, "sample")
+    async with engine.connect() as conn:
+        assert await applied_revision(conn, "sample") == script_head(MIGRATIONS) == "0001"
+        tables = set(
+            await conn.scalars(text("SELECT table_name FROM information_schema.tables WHERE table_schema = 'sample'"))
+        )
+    await engine.dispose()
+    assert {"events", "outbox", "inbox", "dead_letters", "alembic_version", "notes"} <= tables
+
+
+async def test_the_runtime_role_may_append_but_never_rewrite_events_nor_read_other_schemas(
+    database_url: str, role: str
+) -> None:
+    await upgrade(database_url, "sample", MIGRATIONS, role=role)
+    admin = create_engine(database_url, "public")
+    async with admin.begin() as conn:
+        await conn.execute(text("CREATE SCHEMA other"))
+        await conn.execute(text("CREATE TABLE other.secrets (x int)"))
+    await admin.dispose()
+    runtime = create_engine(with_user_and_database(database_url, user=role), "sample")
+    try:
+        async with runtime.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO events (id, stream_id, version, type, source, tenant_id, time, data) "
+                    "VALUES (gen_random_uuid(), 's', 1, 'sample.a.b.v1', 'sample', gen_random_uuid(), now(), '{}')"
+                )
+            )
+            await conn.execute(text("INSERT INTO notes VALUES (gen_random_uuid(), gen_random_uuid(), 'x')"))
+            await conn.execute(text("DELETE FROM notes"))
+        for forbidden in (
+            "UPDATE events SET data = '{}'",
+            "DELETE FROM events",
+            "TRUNCATE events",
+            "SELECT * FROM other.secrets",
+            "UPDATE alembic_version SET version_num = 'x'",
+        ):
+            with pytest.raises(ProgrammingError, match="permission denied"):
+                async with runtime.begin() as conn:
+                    await conn.execute(text(forbidden))
+    finally:
+        await runtime.dispose()

@@ -1,0 +1,133 @@
+"""`cxm up` as a new user runs it: everything ready, events flow, Ctrl-C leaves nothing behind, data survives."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import nats
+import psutil
+import pytest
+
+from cxm_common.db import create_engine
+from cxm_common.embedded import free_port
+from cxm_common.envelope import Envelope
+from cxm_common.eventstore import append, load
+
+CXM = str(Path(sys.executable).parent / "cxm")
+SERVICES = {"ingest", "insight", "journey", "actions", "gateway"}
+
+
+class Up:
+    """A `cxm up` process in a folder of its own."""
+
+    def __init__(self, folder: Path, gateway_port: int) -> None:
+        self.folder = folder
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("CXM_")}
+        self.env.update({"CXM_DATA_DIR": str(folder), "CXM_GATEWAY_PORT": str(gateway_port)})
+        self.process: subprocess.Popen[str] | None = None
+        self.output: list[str] = []
+
+    def start(self, timeout: float = 120) -> dict[str, object]:
+        self.process = subprocess.Popen(
+            [CXM, "up"], env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        assert self.process.stdout is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            line = self.process.stdout.readline()
+            if not line and self.process.poll() is not None:
+                break
+            self.output.append(line)
+            if line.startswith("cxm is up"):
+                return json.loads((self.folder / "state.json").read_text())
+        raise AssertionError("cxm up did not become ready:\n" + "".join(self.output))
+
+    def stop(self) -> int:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGINT)
+        code = self.process.wait(60)
+        assert self.process.stdout is not None
+        self.output.extend(self.process.stdout.readlines())
+        return code
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Iterator[Path]:
+    tmp_path.chmod(0o755)
+    yield tmp_path / "cxm"
+    for proc in psutil.process_iter(["cmdline"]):  # never leave a server behind, even when a test fails
+        if str(tmp_path) in " ".join(proc.info["cmdline"] or []):
+            proc.kill()
+
+
+def processes_under(folder: Path) -> list[str]:
+    found = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        cmdline = " ".join(proc.info["cmdline"] or [])
+        if str(folder) in cmdline and proc.info["pid"] != os.getpid():
+            found.append(cmdline)
+    return found
+
+
+async def append_to_ingest(database_url: str) -> uuid.UUID:
+    engine = create_engine(database_url, "ingest")
+    event = Envelope(type="ingest.probe.recorded.v1", source="ingest", subject="probe", tenant_id=uuid.uuid4(), data={})
+    async with engine.begin() as conn:
+        await append(conn, "probe", [event], expected_version=0)
+    await engine.dispose()
+    return event.id
+
+
+async def stored_probe(database_url: str) -> list[uuid.UUID]:
+    engine = create_engine(database_url, "ingest")
+    async with engine.connect() as conn:
+        events = await load(conn, "probe")
+    await engine.dispose()
+    return [e.id for e in events]
+
+
+async def published(nats_url: str) -> int:
+    nc = await nats.connect(nats_url)
+    try:
+        for _ in range(100):
+            count = (await nc.jetstream().stream_info("INGEST")).state.messages
+            if count:
+                return count
+            await asyncio.sleep(0.1)
+        return 0
+    finally:
+        await nc.close()
+
+
+def test_up_runs_everything_stops_cleanly_and_keeps_data(folder: Path) -> None:
+    up = Up(folder, free_port())
+    state = up.start()
+    try:
+        assert set(state["services"]) == SERVICES  # type: ignore[arg-type]
+        for url in state["services"].values():  # type: ignore[union-attr]
+            ready = httpx.get(f"{url}/readyz", timeout=5)
+            assert ready.status_code == 200, ready.text
+        event_id = asyncio.run(append_to_ingest(str(state["database_url"])))
+        assert asyncio.run(published(str(state["nats_url"]))) == 1
+    finally:
+        assert up.stop() == 0, "".join(up.output)
+    assert processes_under(folder) == []
+
+    again = Up(folder, free_port())
+    state = again.start()
+    try:
+        assert asyncio.run(stored_probe(str(state["database_url"]))) == [event_id]
+        assert asyncio.run(published(str(state["nats_url"]))) == 1
+    finally:
+        assert again.stop() == 0
+    assert processes_under(folder) == []
