@@ -190,3 +190,38 @@ async def test_a_malformed_message_is_dead_lettered_at_once(engine, nc, nats_pre
     assert await runner.handle_batch(await psub.fetch(1, timeout=5)) == [Outcome.DEAD]
     [dead] = await deadletters.list_dead_letters(engine)
     assert dead.error.startswith("invalid envelope")
+
+
+@pytest.mark.fault
+async def test_a_database_outage_delays_messages_but_never_dead_letters_them(nc, nats_prefix, stream, own_postgres) -> None:  # type: ignore[no-untyped-def]
+    from cxm_common.db import create_engine
+    from tests.common.integration.conftest import create_kit_schema
+
+    engine = create_engine(own_postgres.url, "kit")
+    await create_kit_schema(engine)
+    await publish(engine, nc, nats_prefix, [event("s-1"), event("s-2")])
+    sub = Subscription(name="counts", service=SERVICE, event_types=["kit.>"], handler=count_projection)
+    runner = ConsumerRunner(
+        consumer="tester", subscription=sub, engine=engine, js=nc.jetstream(), prefix=nats_prefix,
+        max_deliver=2, backoff_s=(0.2,), fetch_timeout_s=0.2,
+    )  # fmt: skip
+    own_postgres.stop("immediate")
+    stop = asyncio.Event()
+    task = asyncio.create_task(runner.run(stop))
+    await asyncio.sleep(2)  # several delivery attempts fail while the database is down
+    own_postgres.start()
+    try:
+
+        async def applied() -> bool:
+            try:
+                return len(await counts(engine)) == 2
+            except Exception:
+                return False
+
+        await wait_until(applied, timeout=20)
+    finally:
+        stop.set()
+        await task
+    assert await counts(engine) == {"s-1": 1, "s-2": 1}
+    assert await deadletters.list_dead_letters(engine) == []
+    await engine.dispose()

@@ -121,7 +121,6 @@ class ConsumerRunner:
             self.durable,
             subjects,
             ack_wait_s=self.ack_wait_s,
-            max_deliver=self.max_deliver,
             max_ack_pending=self.max_ack_pending,
         )
 

@@ -105,7 +105,6 @@ async def ensure_consumer(
     filter_subjects: list[str],
     *,
     ack_wait_s: float = 30.0,
-    max_deliver: int = 5,
     max_ack_pending: int = 2000,
 ) -> None:
     """Create or update a durable pull consumer with explicit acks."""
@@ -116,8 +115,9 @@ async def ensure_consumer(
         deliver_policy=DeliverPolicy.ALL,
         ack_policy=AckPolicy.EXPLICIT,
         ack_wait=ack_wait_s,
-        # The runner dead-letters at `max_deliver` itself; the server's limit is only a backstop above it.
-        max_deliver=max_deliver + 3,
+        # Unlimited on the server: a database outage must not use up deliveries. The runner dead-letters a
+        # message itself once its handler has failed on the `max_deliver`-th delivery.
+        max_deliver=-1,
         max_ack_pending=max_ack_pending,
         filter_subjects=filter_subjects if len(filter_subjects) > 1 else None,
         filter_subject=filter_subjects[0] if len(filter_subjects) == 1 else None,

@@ -104,7 +104,7 @@ def own_nats(tmp_path: Path) -> Iterator[EmbeddedNats]:
 def own_postgres(tmp_path: Path) -> Iterator[EmbeddedPostgres]:
     """A Postgres server started for this test alone, which the test may stop and restart."""
     tmp_path.chmod(0o755)
-    server = EmbeddedPostgres(tmp_path / "own-postgres", free_port(), durable=False)
+    server = EmbeddedPostgres(tmp_path / "own-postgres", free_port(), durable=True)
     server.start()
     yield server
     server.stop("immediate")
