@@ -113,8 +113,8 @@ def test_up_runs_everything_stops_cleanly_and_keeps_data(folder: Path) -> None:
     up = Up(folder, free_port())
     state = up.start()
     try:
-        assert set(state["services"]) == SERVICES  # type: ignore[arg-type]
-        for url in state["services"].values():  # type: ignore[union-attr]
+        assert set(state["services"]) == SERVICES
+        for url in state["services"].values():
             ready = httpx.get(f"{url}/readyz", timeout=5)
             assert ready.status_code == 200, ready.text
         event_id = asyncio.run(append_to_ingest(str(state["database_url"])))

@@ -37,13 +37,13 @@ async def counts(engine: AsyncEngine) -> dict[str, int]:
 
 @pytest.fixture
 def make_runner(engine: AsyncEngine, nc: Client, nats_prefix: str, stream: str) -> Callable[..., ConsumerRunner]:
-    def make(handler=count_projection, **options: object) -> ConsumerRunner:  # type: ignore[no-untyped-def]
+    def make(handler=count_projection, **options: object) -> ConsumerRunner:
         sub = Subscription(name="counts", service=SERVICE, event_types=["kit.>"], handler=handler)
         defaults: dict[str, object] = {"max_deliver": 3, "backoff_s": (0.05, 0.05, 0.05), "fetch_timeout_s": 0.2}
         defaults.update(options)
         return ConsumerRunner(
             consumer="tester", subscription=sub, engine=engine, js=nc.jetstream(), prefix=nats_prefix, **defaults
-        )  # type: ignore[arg-type]
+        )
 
     return make
 
@@ -72,11 +72,11 @@ async def publish(engine: AsyncEngine, nc: Client, prefix: str, events: list[Env
 
 async def wait_until(condition: Callable[[], object], timeout: float = 10) -> None:
     async with asyncio.timeout(timeout):
-        while not await condition():  # type: ignore[misc]
+        while not await condition():
             await asyncio.sleep(0.05)
 
 
-async def test_applies_each_event_once(engine, nc, nats_prefix, make_runner, running) -> None:  # type: ignore[no-untyped-def]
+async def test_applies_each_event_once(engine, nc, nats_prefix, make_runner, running) -> None:
     await publish(engine, nc, nats_prefix, [event(f"s-{i}") for i in range(50)])
     running(make_runner())
 
@@ -87,7 +87,7 @@ async def test_applies_each_event_once(engine, nc, nats_prefix, make_runner, run
     assert set((await counts(engine)).values()) == {1}
 
 
-async def test_a_redelivered_event_changes_nothing(engine, nc, nats_prefix, make_runner) -> None:  # type: ignore[no-untyped-def]
+async def test_a_redelivered_event_changes_nothing(engine, nc, nats_prefix, make_runner) -> None:
     e = event("s-1")
     await publish(engine, nc, nats_prefix, [e])
     runner = make_runner()
@@ -102,7 +102,7 @@ async def test_a_redelivered_event_changes_nothing(engine, nc, nats_prefix, make
 
 async def test_a_crash_after_commit_but_before_ack_is_absorbed_on_redelivery(
     engine, nc, nats_prefix, make_runner
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     await publish(engine, nc, nats_prefix, [event("s-1"), event("s-2")])
     runner = make_runner(ack_wait_s=1.0)
     await runner.setup()
@@ -118,7 +118,7 @@ async def test_a_crash_after_commit_but_before_ack_is_absorbed_on_redelivery(
     assert await counts(engine) == {"s-1": 1, "s-2": 1}
 
 
-async def test_a_crash_before_commit_applies_the_event_on_redelivery(engine, nc, nats_prefix, make_runner) -> None:  # type: ignore[no-untyped-def]
+async def test_a_crash_before_commit_applies_the_event_on_redelivery(engine, nc, nats_prefix, make_runner) -> None:
     await publish(engine, nc, nats_prefix, [event("s-1")])
     crashed = False
 
@@ -139,7 +139,7 @@ async def test_a_crash_before_commit_applies_the_event_on_redelivery(engine, nc,
     assert await counts(engine) == {"s-1": 1}
 
 
-async def test_a_poison_message_is_dead_lettered_after_max_deliver_while_others_flow(  # type: ignore[no-untyped-def]
+async def test_a_poison_message_is_dead_lettered_after_max_deliver_while_others_flow(
     engine, nc, nats_prefix, make_runner, running
 ) -> None:
     events = [event(f"s-{i}") for i in range(20)]
@@ -162,7 +162,7 @@ async def test_a_poison_message_is_dead_lettered_after_max_deliver_while_others_
 
 async def test_a_redriven_dead_letter_is_applied_once_the_handler_is_fixed(
     engine, nc, nats_prefix, make_runner
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     poison = event("bad", poison=True)
     await publish(engine, nc, nats_prefix, [poison])
     runner = make_runner(max_deliver=1)
@@ -182,7 +182,7 @@ async def test_a_redriven_dead_letter_is_applied_once_the_handler_is_fixed(
     assert await fixed_runner.redrive_requested() == 0
 
 
-async def test_a_malformed_message_is_dead_lettered_at_once(engine, nc, nats_prefix, make_runner) -> None:  # type: ignore[no-untyped-def]
+async def test_a_malformed_message_is_dead_lettered_at_once(engine, nc, nats_prefix, make_runner) -> None:
     runner = make_runner()
     await runner.setup()
     await nc.jetstream().publish(subject_for("kit.thing.happened.v1", nats_prefix), b"{not json")
@@ -193,7 +193,9 @@ async def test_a_malformed_message_is_dead_lettered_at_once(engine, nc, nats_pre
 
 
 @pytest.mark.fault
-async def test_a_database_outage_delays_messages_but_never_dead_letters_them(nc, nats_prefix, stream, own_postgres) -> None:  # type: ignore[no-untyped-def]
+async def test_a_database_outage_delays_messages_but_never_dead_letters_them(
+    nc, nats_prefix, stream, own_postgres
+) -> None:
     from cxm_common.db import create_engine
     from tests.common.integration.conftest import create_kit_schema
 
