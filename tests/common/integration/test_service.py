@@ -11,13 +11,15 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 
+from cxm_common.auth import INTERNAL_TOKEN_HEADER, Principal, issue_token
 from cxm_common.migrations import upgrade
 from cxm_common.observability import setup_tracing
 from cxm_common.projections import replay
 from cxm_common.service import Runtime, create_app
 from cxm_common.settings import CommonSettings
-from tests.common.sample_service import MIGRATIONS_DIR, make_spec
+from tests.common.sample_service import MIGRATIONS_DIR, TENANT, make_spec
 
+SECRET = "internal-secret-for-tests-0123456789abcdef"
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 TRACEPARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
 
@@ -26,7 +28,9 @@ TRACEPARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
 async def app(database_url: str, nats_url: str, nats_prefix: str) -> AsyncIterator[FastAPI]:
     setup_tracing("sample")
     await upgrade(database_url, "sample", MIGRATIONS_DIR)
-    settings = CommonSettings(database_url=database_url, nats_url=nats_url, nats_prefix=nats_prefix)
+    settings = CommonSettings(
+        database_url=database_url, nats_url=nats_url, nats_prefix=nats_prefix, internal_token_secret=SECRET
+    )
     application = create_app(make_spec(settings), "all", settings)
     async with application.router.lifespan_context(application):
         yield application
@@ -34,7 +38,10 @@ async def app(database_url: str, nats_url: str, nats_prefix: str) -> AsyncIterat
 
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sample") as c:
+    token = issue_token(SECRET, Principal(tenant_id=TENANT, scopes=frozenset({"ingest:write"})))
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://sample", headers={INTERNAL_TOKEN_HEADER: token}
+    ) as c:
         yield c
 
 
@@ -98,3 +105,63 @@ async def test_replay_rebuilds_read_models_from_the_event_store(app: FastAPI, cl
     async with runtime.engine.connect() as conn:
         bodies = sorted(await conn.scalars(text("SELECT body FROM notes")))
     assert bodies == ["a", "b", "c"]
+
+
+async def test_a_request_without_the_gateways_token_is_refused(app: FastAPI) -> None:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://s") as anonymous:
+        response = await anonymous.post("/notes", json={"body": "x"})
+        forged = await anonymous.post(
+            "/notes",
+            json={"body": "x"},
+            headers={
+                INTERNAL_TOKEN_HEADER: issue_token(
+                    "another-secret-0123456789abcdef0123456789", Principal(TENANT, frozenset({"admin"}))
+                )
+            },
+        )
+    assert response.status_code == forged.status_code == 401
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_an_expired_token_is_refused(app: FastAPI) -> None:
+    token = issue_token(SECRET, Principal(TENANT, frozenset({"ingest:write"})), ttl_s=-60)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://s") as c:
+        response = await c.post("/notes", json={"body": "x"}, headers={INTERNAL_TOKEN_HEADER: token})
+    assert response.status_code == 401
+
+
+async def test_a_key_without_the_scope_gets_403(app: FastAPI) -> None:
+    token = issue_token(SECRET, Principal(TENANT, frozenset({"ingest:read"})))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://s") as c:
+        response = await c.post("/notes", json={"body": "x"}, headers={INTERNAL_TOKEN_HEADER: token})
+    assert response.status_code == 403
+    assert "ingest:write" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status"),
+    [
+        (b'{"body": NaN}', "application/json", 400),
+        (b'{"body": Infinity}', "application/json", 400),
+        (rb'{"body": "a\\u0000b"}', "application/json", 202),  # an escaped backslash, then "u0000"
+        (rb'{"body": "a\u0000b"}', "application/json", 400),
+        (rb'{"body": "\ud800"}', "application/json", 400),
+        (b'{"body": "\xff"}', "application/json", 400),
+        (b"\xef\xbb\xbf{}", "application/json", 400),
+        (b'{"body": "x",}', "application/json", 400),
+        (b'{"body": "x"', "application/json", 400),
+        (b"null", "application/json", 422),
+        (b"[]", "application/json", 422),
+        (b"[" * 10_000 + b"]" * 10_000, "application/json", 400),
+        (b"body=x", "application/x-www-form-urlencoded", 415),
+        (b'{"body": 1e309}', "application/json", 400),
+        (rb'{"body": "\u202e\u200b\u0301 ok"}', "application/json", 202),
+    ],
+)
+async def test_bad_bodies_get_a_clear_4xx(
+    client: httpx.AsyncClient, body: bytes, content_type: str, status: int
+) -> None:
+    response = await client.post("/notes", content=body, headers={"content-type": content_type})
+    assert response.status_code == status, response.text
+    if status >= 400:
+        assert response.headers["content-type"] == "application/problem+json"

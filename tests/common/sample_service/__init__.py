@@ -6,15 +6,18 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends
 from opentelemetry import trace
 from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from cxm_common.auth import scoped
 from cxm_common.consumer import Subscription
 from cxm_common.envelope import Envelope
 from cxm_common.eventstore import append
+from cxm_common.observability import current_traceparent
+from cxm_common.problems import StrictJsonRoute
 from cxm_common.projections import Projection, project
 from cxm_common.service import Runtime, ServiceSpec
 from cxm_common.settings import CommonSettings
@@ -40,18 +43,16 @@ NOTES = Projection(name="notes", tables=["notes"], apply=apply_note)
 
 
 def routers(runtime: Runtime) -> Sequence[APIRouter]:
-    router = APIRouter()
+    router = APIRouter(route_class=StrictJsonRoute)
 
     @router.post("/notes", status_code=202)
-    async def write(note: NoteIn, request: Request) -> dict[str, str]:
-        from cxm_common.observability import current_traceparent
-
+    async def write(note: NoteIn, tenant: uuid.UUID = Depends(scoped("ingest:write"))) -> dict[str, str]:
         note_id = uuid.uuid4()
         event = Envelope(
             type="sample.note.written.v1",
             source="sample",
             subject=str(note_id),
-            tenant_id=TENANT,
+            tenant_id=tenant,
             data={"body": note.body},
             traceparent=current_traceparent(),
         )

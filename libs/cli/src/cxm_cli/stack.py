@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -68,6 +69,18 @@ async def migrate_all(admin_url: str, specs: dict[str, ServiceSpec], *, create_r
     finally:
         await engine.dispose()
     return roles
+
+
+def internal_token_secret(folder: Path) -> str:
+    """The secret the gateway signs internal tokens with: `CXM_INTERNAL_TOKEN_SECRET`, else one kept in `folder`."""
+    configured = os.environ.get("CXM_INTERNAL_TOKEN_SECRET")
+    if configured:
+        return configured
+    path = folder / "internal-token-secret"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
 
 
 def runtime_database_url(spec: ServiceSpec, admin_url: str, has_role: bool) -> str:
@@ -163,6 +176,7 @@ class Stack:
             )
             self.echo(f"nats      starting on 127.0.0.1:{port} (JetStream in {self.nats.store_dir})")
             nats_url = self.nats.start()
+        secret = internal_token_secret(self.folder)
         specs = services()
         self.echo(f"migrating {', '.join(specs)}")
         roles = asyncio.run(migrate_all(admin_url, specs, create_roles=embedded_db))
@@ -176,6 +190,7 @@ class Stack:
                 {
                     f"CXM_{name.upper()}_DATABASE_URL": runtime_database_url(spec, admin_url, roles.get(name, False)),
                     "CXM_NATS_URL": nats_url,
+                    "CXM_INTERNAL_TOKEN_SECRET": secret,
                     "PYTHONUNBUFFERED": "1",
                 }
             )

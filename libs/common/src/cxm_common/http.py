@@ -12,7 +12,9 @@ from opentelemetry.trace import SpanKind
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from cxm_common.auth import INTERNAL_TOKEN_HEADER, InvalidInternalToken, verify_token
 from cxm_common.observability import HTTP_LATENCY, span_from_traceparent
+from cxm_common.problems import problem
 
 ReadinessCheck = Callable[[], Awaitable[dict[str, Any]]]
 
@@ -74,3 +76,35 @@ class ObservabilityMiddleware:
                 HTTP_LATENCY.labels(self.service, method, template, f"{status // 100}xx").observe(
                     time.perf_counter() - started
                 )
+
+
+INTERNAL_TOKEN_HEADER_BYTES = INTERNAL_TOKEN_HEADER.encode()
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json"})
+
+
+class InternalAuthMiddleware:
+    """Refuses every request but the operational ones unless it carries a valid token from the gateway."""
+
+    def __init__(self, app: ASGIApp, secret: str) -> None:
+        self.app = app
+        self.secret = secret
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+            await self.app(scope, receive, send)
+            return
+        token = None
+        for name, value in scope.get("headers", ()):
+            if name == INTERNAL_TOKEN_HEADER_BYTES:
+                token = value.decode("latin-1")
+                break
+        try:
+            if token is None:
+                raise InvalidInternalToken("missing internal token")
+            principal = verify_token(self.secret, token)
+        except InvalidInternalToken:
+            response = problem(401, "Requests must come through the gateway.")
+            await response(scope, receive, send)
+            return
+        scope.setdefault("state", {})["principal"] = principal
+        await self.app(scope, receive, send)

@@ -22,9 +22,10 @@ from cxm_common import jetstream
 from cxm_common.aio import sleep_or_stop
 from cxm_common.consumer import ConsumerRunner, Subscription
 from cxm_common.db import create_engine
-from cxm_common.http import ObservabilityMiddleware, ops_router
+from cxm_common.http import InternalAuthMiddleware, ObservabilityMiddleware, ops_router
 from cxm_common.migrations import applied_revision, script_head
 from cxm_common.observability import setup_logging, setup_tracing
+from cxm_common.problems import install_problem_handlers
 from cxm_common.projections import Projection
 from cxm_common.settings import CommonSettings
 
@@ -52,6 +53,7 @@ class ServiceSpec:
     projections: Callable[[], Sequence[Projection]] = tuple
     schedulers: Callable[[Runtime], Sequence[Background]] = _none
     publishes: bool = True
+    trusts_gateway: bool = True
 
     @property
     def schema(self) -> str:
@@ -228,10 +230,13 @@ def create_app(spec: ServiceSpec, role: str = "all", settings: CommonSettings | 
 
     app = FastAPI(title=spec.title, version="1.0.0", lifespan=lifespan)
     app.state.runtime = runtime
+    install_problem_handlers(app)
     app.include_router(ops_router(runtime.readiness))
     if role in ("all", "api"):
         for router in spec.routers(runtime):
             app.include_router(router)
+    if spec.trusts_gateway:
+        app.add_middleware(InternalAuthMiddleware, secret=settings.internal_token_secret)
     app.add_middleware(ObservabilityMiddleware, service=spec.name)
     return app
 
