@@ -114,7 +114,7 @@ def scoped(scope: str) -> Callable[[Request], Coroutine[Any, Any, uuid.UUID]]:
 
 
 def webhook_call(request: Request) -> Principal:
-    """A FastAPI dependency for webhook routes: the gateway forwarded it (the source's own signature is checked later)."""
+    """A FastAPI dependency for webhook routes: the gateway forwarded it; the source's signature is checked next."""
     principal = principal_of(request)
     if WEBHOOK_SCOPE not in principal.scopes:
         raise MissingScope(WEBHOOK_SCOPE)
