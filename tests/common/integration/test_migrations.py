@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,7 +13,9 @@ from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from cxm_cli.stack import with_user_and_database
-from cxm_common.db import create_engine
+from cxm_common.db import ALL_TENANTS, create_engine, set_tenant
+from cxm_common.envelope import Envelope
+from cxm_common.eventstore import append
 from cxm_common.migrations import applied_revision, ensure_role, script_head, upgrade
 from cxm_common.settings import normalise_database_url
 
@@ -59,6 +62,7 @@ async def test_the_runtime_role_may_append_but_never_rewrite_events_nor_read_oth
     runtime = create_engine(with_user_and_database(database_url, user=role), "sample")
     try:
         async with runtime.begin() as conn:
+            await set_tenant(conn, ALL_TENANTS)
             await conn.execute(
                 text(
                     "INSERT INTO events (id, stream_id, version, type, source, tenant_id, time, data) "
@@ -77,5 +81,31 @@ async def test_the_runtime_role_may_append_but_never_rewrite_events_nor_read_oth
             with pytest.raises(ProgrammingError, match="permission denied"):
                 async with runtime.begin() as conn:
                     await conn.execute(text(forbidden))
+    finally:
+        await runtime.dispose()
+
+
+async def test_row_level_security_shows_a_runtime_role_only_the_tenant_of_its_transaction(
+    database_url: str, role: str
+) -> None:
+    await upgrade(database_url, "sample", MIGRATIONS, role=role)
+    runtime = create_engine(with_user_and_database(database_url, user=role), "sample")
+    a, b = uuid.uuid4(), uuid.uuid4()
+    try:
+        for tenant in (a, b):
+            async with runtime.begin() as conn:
+                await set_tenant(conn, tenant)
+                await append(conn, f"s-{tenant}", [Envelope("sample.a.b.v1", "sample", "s", tenant, {})], 0)
+        async with runtime.begin() as conn:
+            await set_tenant(conn, a)
+            assert set(await conn.scalars(text("SELECT tenant_id FROM events"))) == {a}
+            with pytest.raises(ProgrammingError, match="row-level security"):
+                async with conn.begin_nested():
+                    await append(conn, "forged", [Envelope("sample.a.b.v1", "sample", "s", b, {})], 0)
+        async with runtime.begin() as conn:  # a transaction that forgot to set its tenant sees nothing
+            assert await conn.scalar(text("SELECT count(*) FROM events")) == 0
+        async with runtime.begin() as conn:
+            await set_tenant(conn, ALL_TENANTS)
+            assert await conn.scalar(text("SELECT count(*) FROM events")) == 2
     finally:
         await runtime.dispose()

@@ -57,12 +57,13 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
-async def set_tenant(conn: AsyncConnection, tenant_id: uuid.UUID | None) -> None:
-    """Scope row-level security to `tenant_id` for the rest of the current transaction."""
-    await conn.execute(
-        text("SELECT set_config('cxm.tenant_id', :tenant, true)"),
-        {"tenant": str(tenant_id) if tenant_id else ""},
-    )
+ALL_TENANTS = "*"
+_SET_TENANT_SQL = text("SELECT set_config('cxm.tenant_id', :tenant, true)")
+
+
+async def set_tenant(conn: AsyncConnection, tenant_id: uuid.UUID | str | None) -> None:
+    """Scope row-level security to one tenant (or `ALL_TENANTS` for system work) for the current transaction."""
+    await conn.execute(_SET_TENANT_SQL, {"tenant": str(tenant_id) if tenant_id else ""})
 
 
 # Errors that say the database (not the statement) failed: the work should be retried later.

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from cxm_common.db import check_schema
 from cxm_common.settings import normalise_database_url
-from cxm_common.tables import KIT_DDL_V1
+from cxm_common.tables import KIT_DDL_V1, tenant_rls_ddl
 
 VERSION_TABLE = "alembic_version"
 
@@ -41,6 +41,12 @@ def run_env(context: Any) -> None:
 def create_kit_tables(op: Any) -> None:
     """Create the kit's tables (events, outbox, inbox, dead_letters) in the current migration's schema."""
     for statement in KIT_DDL_V1:
+        op.execute(statement)
+
+
+def enable_tenant_rls(op: Any, table: str) -> None:
+    """Put a tenant-owned table under row-level security (the tenant is set per transaction)."""
+    for statement in tenant_rls_ddl(check_schema(table)):
         op.execute(statement)
 
 

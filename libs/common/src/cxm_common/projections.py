@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from cxm_common.db import check_schema
+from cxm_common.db import ALL_TENANTS, check_schema, set_tenant
 from cxm_common.envelope import Envelope
 from cxm_common.eventstore import read_all
 
@@ -43,6 +43,7 @@ async def replay(
     tables = [check_schema(t) for p in projections for t in p.tables]
     applied = 0
     async with engine.begin() as conn:
+        await set_tenant(conn, ALL_TENANTS)
         # TRUNCATE takes an exclusive lock: writers wait until the rebuilt read models are committed, then apply
         # their own events on top, so no event is lost or applied twice across the swap.
         if tables:

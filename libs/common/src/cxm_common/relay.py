@@ -14,6 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cxm_common.aio import sleep_or_stop
+from cxm_common.db import ALL_TENANTS, set_tenant
 from cxm_common.eventstore import row_to_envelope
 from cxm_common.jetstream import HEADER_MSG_ID, HEADER_TENANT, HEADER_TRACEPARENT, HEADER_TYPE, subject_for
 from cxm_common.observability import OUTBOX_BACKLOG, RELAY_LAG, RELAY_PUBLISHED
@@ -42,6 +43,7 @@ async def requeue(engine: AsyncEngine, *, since: datetime | None = None, after_p
     """Queue stored events for publishing again (`cxm republish`); JetStream dedupes those it still holds."""
     where = "position > :after" + (" AND recorded_at >= :since" if since else "")
     async with engine.begin() as conn:
+        await set_tenant(conn, ALL_TENANTS)
         result = await conn.execute(
             text(f"INSERT INTO outbox (position) SELECT position FROM events WHERE {where} ON CONFLICT DO NOTHING"),
             {"after": after_position, "since": since},
@@ -80,6 +82,7 @@ class Relay:
     async def publish_once(self) -> int:
         """Publish one batch from the outbox and return how many events it published."""
         async with self.engine.begin() as conn:
+            await set_tenant(conn, ALL_TENANTS)
             rows = (await conn.execute(_CLAIM_SQL, {"limit": self.batch_size})).all()
             if not rows:
                 return 0

@@ -2,6 +2,21 @@
 
 from __future__ import annotations
 
+# Rows visible in a transaction: those of the tenant it is scoped to, or all of them for system work ('*').
+TENANT_PREDICATE = (
+    "current_setting('cxm.tenant_id', true) = '*' OR tenant_id::text = current_setting('cxm.tenant_id', true)"
+)
+
+
+def tenant_rls_ddl(table: str) -> list[str]:
+    """DDL that puts a tenant-owned table (with a `tenant_id` column) under row-level security."""
+    return [
+        f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY",
+        f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY",
+        f"CREATE POLICY tenant_isolation ON {table} USING ({TENANT_PREDICATE}) WITH CHECK ({TENANT_PREDICATE})",
+    ]
+
+
 # The kit's tables as DDL, so a service's first migration creates exactly these (version 1 of the kit).
 KIT_DDL_V1 = [
     """
@@ -23,6 +38,8 @@ KIT_DDL_V1 = [
     )
     """,
     "CREATE INDEX events_recorded_at ON events USING brin (recorded_at)",
+    # Defence in depth: a runtime role sees only the tenant its transaction is scoped to (see db.set_tenant).
+    *tenant_rls_ddl("events"),
     # The outbox holds positions of events not yet published; the relay deletes them once JetStream acks.
     "CREATE TABLE outbox (position bigint PRIMARY KEY)",
     """

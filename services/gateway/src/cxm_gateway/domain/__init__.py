@@ -1,0 +1,1 @@
+"""The gateway's pure domain: API keys, scopes, rate limits, routes."""
