@@ -56,14 +56,14 @@ class Principal:
         return self.tenant_id
 
 
-def issue_token(secret: str, principal: Principal, ttl_s: float = 60.0) -> str:
-    """Sign `principal` for the services (HS256, expires in `ttl_s`)."""
+def issue_token(secret: str, principal: Principal, ttl_s: float = 60.0, *, audience: str = _AUDIENCE) -> str:
+    """Sign `principal` for the services (HS256, expires in `ttl_s`); another audience makes another kind of token."""
     if not secret:
         raise InvalidInternalToken("no internal token secret configured")
     now = int(time.time())
     claims: dict[str, Any] = {
         "iss": _ISSUER,
-        "aud": _AUDIENCE,
+        "aud": audience,
         "iat": now,
         "exp": now + int(ttl_s),
         "tid": str(principal.tenant_id) if principal.tenant_id else None,
@@ -74,8 +74,8 @@ def issue_token(secret: str, principal: Principal, ttl_s: float = 60.0) -> str:
     return jwt.encode(claims, secret, algorithm=_ALGORITHM)
 
 
-def verify_token(secret: str, token: str) -> Principal:
-    """Return the principal a valid token carries, or raise `InvalidInternalToken`."""
+def verify_token(secret: str, token: str, *, audience: str = _AUDIENCE) -> Principal:
+    """Return the principal a valid token for `audience` carries, or raise `InvalidInternalToken`."""
     if not secret:
         raise InvalidInternalToken("no internal token secret configured: every request is refused")
     try:
@@ -83,7 +83,7 @@ def verify_token(secret: str, token: str) -> Principal:
             token,
             secret,
             algorithms=[_ALGORITHM],
-            audience=_AUDIENCE,
+            audience=audience,
             issuer=_ISSUER,
             options={"require": ["exp", "iat", "iss", "aud"]},
             leeway=5,

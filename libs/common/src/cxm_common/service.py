@@ -54,6 +54,7 @@ class ServiceSpec:
     schedulers: Callable[[Runtime], Sequence[Background]] = _none
     publishes: bool = True
     trusts_gateway: bool = True
+    configure: Callable[[Runtime, FastAPI], None] | None = None
 
     @property
     def schema(self) -> str:
@@ -80,6 +81,7 @@ class Runtime:
     runners: list[ConsumerRunner] = field(default_factory=list)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    on_close: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     head: str | None = None
 
     def __post_init__(self) -> None:
@@ -191,6 +193,9 @@ class Runtime:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*self.tasks, return_exceptions=True)
+        for closer in self.on_close:
+            with contextlib.suppress(Exception):
+                await closer()
         if self.nc is not None and not self.nc.is_closed:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.nc.drain(), timeout=5)
@@ -235,6 +240,8 @@ def create_app(spec: ServiceSpec, role: str = "all", settings: CommonSettings | 
     if role in ("all", "api"):
         for router in spec.routers(runtime):
             app.include_router(router)
+    if spec.configure is not None:
+        spec.configure(runtime, app)
     if spec.trusts_gateway:
         app.add_middleware(InternalAuthMiddleware, secret=settings.internal_token_secret)
     app.add_middleware(ObservabilityMiddleware, service=spec.name)

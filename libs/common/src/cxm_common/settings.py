@@ -18,6 +18,7 @@ _SHARED_FALLBACKS = {
     "internal_token_secret": "CXM_INTERNAL_TOKEN_SECRET",
     "log_level": "CXM_LOG_LEVEL",
     "log_format": "CXM_LOG_FORMAT",
+    "admin_token": "CXM_ADMIN_TOKEN",
 }
 
 

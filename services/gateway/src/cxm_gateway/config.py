@@ -1,4 +1,4 @@
-"""Settings of the gateway service."""
+"""Settings of the gateway."""
 
 from pydantic_settings import SettingsConfigDict
 
@@ -9,3 +9,22 @@ class Settings(CommonSettings):
     """Read from `CXM_GATEWAY_*`, falling back to the shared `CXM_*` names."""
 
     model_config = SettingsConfigDict(env_prefix="CXM_GATEWAY_", extra="ignore", frozen=True)
+
+    ingest_url: str = "http://127.0.0.1:8081"
+    insight_url: str = "http://127.0.0.1:8082"
+    journey_url: str = "http://127.0.0.1:8083"
+    actions_url: str = "http://127.0.0.1:8084"
+    admin_token: str = ""
+    key_cache_ttl_s: float = 5.0
+    rate_limit_per_s: float = 200.0
+    rate_limit_burst: float = 400.0
+    max_body_bytes: int = 1024 * 1024
+    max_batch_body_bytes: int = 10 * 1024 * 1024
+    max_header_bytes: int = 16 * 1024
+    upstream_connect_timeout_s: float = 1.0
+    upstream_timeout_s: float = 30.0
+    upstream_pool_size: int = 256
+    internal_token_ttl_s: float = 60.0
+    stream_token_ttl_s: float = 300.0
+    stream_heartbeat_s: float = 15.0
+    cors_origins: tuple[str, ...] = ()
