@@ -5,10 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,52 +19,14 @@ from cxm_common.db import create_engine
 from cxm_common.embedded import free_port
 from cxm_common.envelope import Envelope
 from cxm_common.eventstore import append, load
-
-CXM = str(Path(sys.executable).parent / "cxm")
-SERVICES = {"ingest", "insight", "journey", "actions", "gateway"}
-
-
-class Up:
-    """A `cxm up` process in a folder of its own."""
-
-    def __init__(self, folder: Path, gateway_port: int) -> None:
-        self.folder = folder
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("CXM_")}
-        self.env.update({"CXM_DATA_DIR": str(folder), "CXM_GATEWAY_PORT": str(gateway_port)})
-        self.process: subprocess.Popen[str] | None = None
-        self.output: list[str] = []
-
-    def start(self, timeout: float = 120) -> dict[str, object]:
-        self.process = subprocess.Popen(
-            [CXM, "up"], env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
-        assert self.process.stdout is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            line = self.process.stdout.readline()
-            if not line and self.process.poll() is not None:
-                break
-            self.output.append(line)
-            if line.startswith("cxm is up"):
-                return json.loads((self.folder / "state.json").read_text())
-        raise AssertionError("cxm up did not become ready:\n" + "".join(self.output))
-
-    def stop(self) -> int:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGINT)
-        code = self.process.wait(60)
-        assert self.process.stdout is not None
-        self.output.extend(self.process.stdout.readlines())
-        return code
+from tests.e2e.conftest import CXM, SERVICES, Up, kill_leftovers
 
 
 @pytest.fixture
 def folder(tmp_path: Path) -> Iterator[Path]:
     tmp_path.chmod(0o755)
     yield tmp_path / "cxm"
-    for proc in psutil.process_iter(["cmdline"]):  # never leave a server behind, even when a test fails
-        if str(tmp_path) in " ".join(proc.info["cmdline"] or []):
-            proc.kill()
+    kill_leftovers(tmp_path)  # never leave a server behind, even when a test fails
 
 
 def processes_under(folder: Path) -> list[str]:
@@ -119,6 +78,14 @@ def test_up_runs_everything_stops_cleanly_and_keeps_data(folder: Path) -> None:
             assert ready.status_code == 200, ready.text
         event_id = asyncio.run(append_to_ingest(str(state["database_url"])))
         assert asyncio.run(published(str(state["nats_url"]))) == 1
+        created = subprocess.run(
+            [CXM, "tenant", "create", "acme", "--json"], env=up.env, capture_output=True, text=True, check=True
+        )
+        key = json.loads(created.stdout)["api_key"]
+        gateway = str(state["gateway_url"])
+        keys = httpx.get(f"{gateway}/v1/api-keys", headers={"Authorization": f"Bearer {key}"}, timeout=5)
+        assert keys.status_code == 200, keys.text
+        assert httpx.get(f"{gateway}/openapi.json", timeout=5).json()["info"]["title"] == "cxm API"
     finally:
         assert up.stop() == 0, "".join(up.output)
     assert processes_under(folder) == []

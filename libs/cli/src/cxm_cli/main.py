@@ -15,7 +15,7 @@ from sqlalchemy import text
 
 from cxm_cli.registry import service, services
 from cxm_cli.stack import Stack, migrate_all, pid_alive
-from cxm_cli.state import admin_database_url, data_dir, load_state
+from cxm_cli.state import admin_database_url, admin_token, data_dir, gateway_url, load_state
 from cxm_common import deadletters
 from cxm_common.db import create_engine
 from cxm_common.projections import replay as replay_projections
@@ -139,6 +139,32 @@ def republish(service_name: str, since: datetime | None, after_position: int) ->
             await engine.dispose()
 
     click.echo(f"{service_name}: {asyncio.run(run())} events queued; the running publisher sends them")
+
+
+@cli.group()
+def tenant() -> None:
+    """Tenants (operator)."""
+
+
+@tenant.command("create")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def tenant_create(name: str, as_json: bool) -> None:
+    """Create a tenant and print its first API key (shown once)."""
+    response = httpx.post(
+        f"{gateway_url()}/v1/admin/tenants",
+        json={"name": name},
+        headers={"Authorization": f"Bearer {admin_token()}"},
+        timeout=10,
+    )
+    if response.status_code != 201:
+        raise click.ClickException(f"{response.status_code}: {response.text}")
+    created = response.json()
+    if as_json:
+        click.echo(json.dumps(created, indent=2))
+        return
+    click.echo(f"tenant_id: {created['tenant_id']}")
+    click.echo(f"api_key:   {created['api_key']}   (shown once; scopes: {', '.join(created['scopes'])})")
 
 
 @cli.group("dead-letters")

@@ -71,12 +71,12 @@ async def migrate_all(admin_url: str, specs: dict[str, ServiceSpec], *, create_r
     return roles
 
 
-def internal_token_secret(folder: Path) -> str:
-    """The secret the gateway signs internal tokens with: `CXM_INTERNAL_TOKEN_SECRET`, else one kept in `folder`."""
-    configured = os.environ.get("CXM_INTERNAL_TOKEN_SECRET")
+def kept_secret(folder: Path, env_name: str, file_name: str) -> str:
+    """A secret from the environment, else one generated once and kept (mode 0600) in `folder`."""
+    configured = os.environ.get(env_name)
     if configured:
         return configured
-    path = folder / "internal-token-secret"
+    path = folder / file_name
     if not path.exists():
         path.write_text(secrets.token_urlsafe(48))
         path.chmod(0o600)
@@ -176,7 +176,8 @@ class Stack:
             )
             self.echo(f"nats      starting on 127.0.0.1:{port} (JetStream in {self.nats.store_dir})")
             nats_url = self.nats.start()
-        secret = internal_token_secret(self.folder)
+        secret = kept_secret(self.folder, "CXM_INTERNAL_TOKEN_SECRET", "internal-token-secret")
+        admin_token = kept_secret(self.folder, "CXM_ADMIN_TOKEN", "admin-token")
         specs = services()
         self.echo(f"migrating {', '.join(specs)}")
         roles = asyncio.run(migrate_all(admin_url, specs, create_roles=embedded_db))
@@ -191,6 +192,7 @@ class Stack:
                     f"CXM_{name.upper()}_DATABASE_URL": runtime_database_url(spec, admin_url, roles.get(name, False)),
                     "CXM_NATS_URL": nats_url,
                     "CXM_INTERNAL_TOKEN_SECRET": secret,
+                    "CXM_ADMIN_TOKEN": admin_token,
                     "PYTHONUNBUFFERED": "1",
                 }
             )

@@ -49,3 +49,25 @@ def admin_database_url() -> str:
     if state is None:
         raise SystemExit("no database: set CXM_DATABASE_URL or start the system with `cxm up`")
     return state.database_url
+
+
+def gateway_url() -> str:
+    """The gateway's base URL: `CXM_GATEWAY_URL`, else the running embedded stack's."""
+    url = os.environ.get("CXM_GATEWAY_URL")
+    if url:
+        return url.rstrip("/")
+    state = load_state()
+    if state is None or not state.gateway_url:
+        raise SystemExit("no gateway: set CXM_GATEWAY_URL or start the system with `cxm up`")
+    return state.gateway_url
+
+
+def admin_token() -> str:
+    """The operator token: `CXM_ADMIN_TOKEN`, else the one the embedded stack generated."""
+    token = os.environ.get("CXM_ADMIN_TOKEN")
+    if token:
+        return token
+    path = data_dir() / "admin-token"
+    if not path.exists():
+        raise SystemExit("no operator token: set CXM_ADMIN_TOKEN")
+    return path.read_text().strip()

@@ -110,6 +110,7 @@ def scoped(scope: str) -> Callable[[Request], Coroutine[Any, Any, uuid.UUID]]:
         return principal_of(request).require(scope)
 
     dependency.__name__ = f"requires_{scope.replace(':', '_')}"
+    dependency.cxm_scope = scope  # type: ignore[attr-defined]  # read by StrictJsonRoute for the API document
     return dependency
 
 

@@ -59,7 +59,13 @@ def _allowed_methods(request: Request) -> list[str]:
     # Starlette names only the first route that matched the path; a path may have one route per method.
     allowed = []
     for method in ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT"):
-        probe = {"type": "http", "path": request.url.path, "root_path": "", "method": method, "headers": []}
+        probe: dict[str, Any] = {
+            "type": "http",
+            "path": request.url.path,
+            "root_path": "",
+            "method": method,
+            "headers": [],
+        }
         if any(route.matches(probe)[0] is Match.FULL for route in request.app.router.routes):
             allowed.append(method)
     return allowed
@@ -132,6 +138,18 @@ class StrictJsonRequest(Request):
         return self._json
 
 
+def _scopes_of(dependant: Any) -> list[str]:
+    found = []
+    stack = [dependant]
+    while stack:
+        node = stack.pop()
+        scope = getattr(node.call, "cxm_scope", None)
+        if scope:
+            found.append(scope)
+        stack.extend(node.dependencies)
+    return found
+
+
 def _contains_nul(value: Any) -> bool:
     stack = [value]
     while stack:
@@ -148,7 +166,14 @@ def _contains_nul(value: Any) -> bool:
 
 
 class StrictJsonRoute(APIRoute):
-    """A route that parses JSON strictly and answers 415 to a body that is not JSON."""
+    """A route that parses JSON strictly, answers 415 to a body that is not JSON, and documents its scope."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        scopes = _scopes_of(self.dependant)
+        if scopes:
+            # `x-cxm-scope` lets clients (and the tenancy walk in the tests) know what each operation needs.
+            self.openapi_extra = {**(self.openapi_extra or {}), "x-cxm-scope": scopes[0]}
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()

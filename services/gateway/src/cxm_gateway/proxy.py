@@ -110,6 +110,12 @@ class Edge:
                     await _unauthorized()(scope, receive, send)
                     return
                 scope.setdefault("state", {})["principal"] = principal
+            if scope["method"] in ("POST", "PUT", "PATCH"):
+                body = await _read_body(scope, receive, self.settings.max_body_bytes)
+                if body is None:
+                    await problem(413, f"The body exceeds {self.settings.max_body_bytes} bytes.")(scope, receive, send)
+                    return
+                receive = _replay(body)
             await self.app(scope, receive, send)
             return
         if route.webhook:
@@ -273,6 +279,19 @@ async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes | None
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
+
+
+def _replay(body: bytes) -> Receive:
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            return await _no_receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
 
 
 def _unauthorized() -> Any:
