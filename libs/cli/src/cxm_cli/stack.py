@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from cxm_cli.registry import services
 from cxm_cli.state import StackState, load_state
+from cxm_common.crypto import MasterKey
 from cxm_common.embedded import EmbeddedNats, EmbeddedPostgres, free_port, port_is_free
 from cxm_common.migrations import ensure_role, upgrade
 from cxm_common.service import ServiceSpec
@@ -71,14 +72,16 @@ async def migrate_all(admin_url: str, specs: dict[str, ServiceSpec], *, create_r
     return roles
 
 
-def kept_secret(folder: Path, env_name: str, file_name: str) -> str:
+def kept_secret(
+    folder: Path, env_name: str, file_name: str, generate: Callable[[], str] = lambda: secrets.token_urlsafe(48)
+) -> str:
     """A secret from the environment, else one generated once and kept (mode 0600) in `folder`."""
     configured = os.environ.get(env_name)
     if configured:
         return configured
     path = folder / file_name
     if not path.exists():
-        path.write_text(secrets.token_urlsafe(48))
+        path.write_text(generate())
         path.chmod(0o600)
     return path.read_text().strip()
 
@@ -178,6 +181,7 @@ class Stack:
             nats_url = self.nats.start()
         secret = kept_secret(self.folder, "CXM_INTERNAL_TOKEN_SECRET", "internal-token-secret")
         admin_token = kept_secret(self.folder, "CXM_ADMIN_TOKEN", "admin-token")
+        master_key = kept_secret(self.folder, "CXM_MASTER_KEY", "master-key", MasterKey.generate)
         specs = services()
         self.echo(f"migrating {', '.join(specs)}")
         roles = asyncio.run(migrate_all(admin_url, specs, create_roles=embedded_db))
@@ -193,6 +197,7 @@ class Stack:
                     "CXM_NATS_URL": nats_url,
                     "CXM_INTERNAL_TOKEN_SECRET": secret,
                     "CXM_ADMIN_TOKEN": admin_token,
+                    "CXM_MASTER_KEY": master_key,
                     "PYTHONUNBUFFERED": "1",
                 }
             )

@@ -14,6 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cxm_common.aio import sleep_or_stop
+from cxm_common.crypto import KeyRing
 from cxm_common.db import ALL_TENANTS, set_tenant
 from cxm_common.eventstore import row_to_envelope
 from cxm_common.jetstream import HEADER_MSG_ID, HEADER_TENANT, HEADER_TRACEPARENT, HEADER_TYPE, subject_for
@@ -64,6 +65,7 @@ class Relay:
         batch_size: int = 1000,
         idle_poll_s: float = 0.02,
         publish_timeout_s: float = 5.0,
+        keyring: KeyRing | None = None,
     ) -> None:
         self.engine = engine
         self.js = js
@@ -72,6 +74,7 @@ class Relay:
         self.batch_size = batch_size
         self.idle_poll_s = idle_poll_s
         self.publish_timeout_s = publish_timeout_s
+        self.keyring = keyring
         self._wake = asyncio.Event()
         self.published = 0
 
@@ -86,9 +89,12 @@ class Relay:
             rows = (await conn.execute(_CLAIM_SQL, {"limit": self.batch_size})).all()
             if not rows:
                 return 0
+            envelopes = [row_to_envelope(row) for row in rows]
+            if self.keyring is not None:
+                # Other services get the plain text; each seals it again with keys of its own.
+                envelopes = await self.keyring.unseal_events(conn, envelopes)
             futures = []
-            for row in rows:
-                envelope = row_to_envelope(row)
+            for envelope in envelopes:
                 headers = {
                     HEADER_MSG_ID: str(envelope.id),
                     HEADER_TENANT: str(envelope.tenant_id),

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from cxm_common import jetstream
 from cxm_common.aio import sleep_or_stop
 from cxm_common.consumer import ConsumerRunner, Subscription
+from cxm_common.crypto import KeyRing, MasterKey
 from cxm_common.db import create_engine
 from cxm_common.http import InternalAuthMiddleware, ObservabilityMiddleware, ops_router
 from cxm_common.migrations import applied_revision, script_head
@@ -83,6 +84,7 @@ class Runtime:
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     on_close: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     head: str | None = None
+    keyring: KeyRing | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:
@@ -97,6 +99,7 @@ class Runtime:
             pool_timeout=s.db_pool_timeout_s,
         )
         self.head = script_head(self.spec.migrations)
+        self.keyring = KeyRing(MasterKey(s.master_key)) if s.master_key else None
 
     @property
     def runs_relay(self) -> bool:
@@ -153,6 +156,7 @@ class Runtime:
                 prefix=s.nats_prefix,
                 batch_size=s.relay_batch_size,
                 idle_poll_s=s.relay_idle_poll_s,
+                keyring=self.keyring,
             )
             workers.append(self.relay.run(self.stop))
         if self.runs_consumers:

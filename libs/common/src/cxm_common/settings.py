@@ -19,6 +19,7 @@ _SHARED_FALLBACKS = {
     "log_level": "CXM_LOG_LEVEL",
     "log_format": "CXM_LOG_FORMAT",
     "admin_token": "CXM_ADMIN_TOKEN",
+    "master_key": "CXM_MASTER_KEY",
 }
 
 
@@ -38,6 +39,7 @@ class CommonSettings(BaseSettings):
     log_level: str = "INFO"
     log_format: str = "json"
     internal_token_secret: str = ""
+    master_key: str = ""
 
     relay_batch_size: int = 1000
     relay_idle_poll_s: float = 0.02

@@ -67,7 +67,16 @@ KIT_DDL_V1 = [
     )
     """,
     "CREATE UNIQUE INDEX dead_letters_consumer_event ON dead_letters (consumer, event_id)",
+    # Per-customer data keys, wrapped by the master key; a NULL `wrapped` is a destroyed (erased) key.
+    """
+    CREATE TABLE crypto_keys (
+        subject_id   uuid        PRIMARY KEY,
+        tenant_id    uuid        NOT NULL,
+        wrapped      bytea,
+        created_at   timestamptz NOT NULL DEFAULT now(),
+        destroyed_at timestamptz
+    )
+    """,
+    *tenant_rls_ddl("crypto_keys"),
     "CREATE INDEX dead_letters_status ON dead_letters (status, consumer)",
 ]
-
-KIT_TABLES = ("events", "outbox", "inbox", "dead_letters")

@@ -1,0 +1,146 @@
+"""Crypto-shredding: per-customer data keys, wrapped by a master key kept outside the database.
+
+Customer-linked free text and PII in a service's events are sealed with that customer's data key, in a
+`_pii` section of the event data: `{"subject": "<customer uuid>", "fields": {"text": "enc:v1:…", …}}`.
+Destroying the key (on erasure) makes every copy unreadable while the event store stays append-only.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from typing import Any
+
+import orjson
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from cxm_common.envelope import Envelope
+
+PII = "_pii"
+_PREFIX = "enc:v1:"
+
+
+class MasterKeyError(ValueError):
+    """The master key is missing or malformed."""
+
+
+class MasterKey:
+    """AES-256-GCM key that wraps the data keys; it never enters the database."""
+
+    def __init__(self, encoded: str) -> None:
+        try:
+            raw = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+        except ValueError as exc:
+            raise MasterKeyError("CXM_MASTER_KEY must be 32 bytes, base64-encoded") from exc
+        if len(raw) != 32:
+            raise MasterKeyError("CXM_MASTER_KEY must be 32 bytes, base64-encoded")
+        self._aead = AESGCM(raw)
+
+    @staticmethod
+    def generate() -> str:
+        """A new master key, base64url-encoded."""
+        return base64.urlsafe_b64encode(os.urandom(32)).decode()
+
+    def wrap(self, data_key: bytes, subject: uuid.UUID) -> bytes:
+        """Encrypt a data key for storage, bound to its subject."""
+        nonce = os.urandom(12)
+        return nonce + self._aead.encrypt(nonce, data_key, subject.bytes)
+
+    def unwrap(self, wrapped: bytes, subject: uuid.UUID) -> bytes:
+        """Decrypt a stored data key."""
+        return self._aead.decrypt(wrapped[:12], wrapped[12:], subject.bytes)
+
+
+def seal(data_key: bytes, value: Any, subject: uuid.UUID) -> str:
+    """Encrypt any JSON value with a subject's data key."""
+    nonce = os.urandom(12)
+    sealed = AESGCM(data_key).encrypt(nonce, orjson.dumps(value), subject.bytes)
+    return _PREFIX + base64.b64encode(nonce + sealed).decode()
+
+
+def unseal(data_key: bytes | None, token: Any, subject: uuid.UUID) -> Any:
+    """Decrypt a sealed value; None when the key was destroyed or the value is not sealed."""
+    if data_key is None or not isinstance(token, str) or not token.startswith(_PREFIX):
+        return None
+    raw = base64.b64decode(token[len(_PREFIX) :])
+    try:
+        return orjson.loads(AESGCM(data_key).decrypt(raw[:12], raw[12:], subject.bytes))
+    except InvalidTag:
+        return None
+
+
+class KeyRing:
+    """The data keys of one service, in its `crypto_keys` table."""
+
+    def __init__(self, master: MasterKey) -> None:
+        self.master = master
+
+    async def keys(
+        self, conn: AsyncConnection, tenant_id: uuid.UUID | None, subjects: Iterable[uuid.UUID], *, create: bool
+    ) -> dict[uuid.UUID, bytes | None]:
+        """Data keys by subject (None once destroyed); with `create`, missing ones are made."""
+        wanted = sorted(set(subjects))
+        if not wanted:
+            return {}
+        if create:
+            if tenant_id is None:
+                raise ValueError("creating data keys needs the tenant")
+            fresh = {s: os.urandom(32) for s in wanted}
+            await conn.execute(
+                text(
+                    "INSERT INTO crypto_keys (subject_id, tenant_id, wrapped) "
+                    "SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:tenants AS uuid[]), CAST(:wrapped AS bytea[])) "
+                    "ON CONFLICT (subject_id) DO NOTHING"
+                ),
+                {
+                    "ids": wanted,
+                    "tenants": [tenant_id] * len(wanted),
+                    "wrapped": [self.master.wrap(fresh[s], s) for s in wanted],
+                },
+            )
+        rows = await conn.execute(
+            text("SELECT subject_id, wrapped FROM crypto_keys WHERE subject_id = ANY(CAST(:ids AS uuid[]))"),
+            {"ids": wanted},
+        )
+        found: dict[uuid.UUID, bytes | None] = dict.fromkeys(wanted)
+        for row in rows:
+            found[row.subject_id] = self.master.unwrap(row.wrapped, row.subject_id) if row.wrapped else None
+        return found
+
+    async def destroy(self, conn: AsyncConnection, subject: uuid.UUID) -> None:
+        """Destroy a subject's data key for good: everything sealed with it becomes unreadable."""
+        await conn.execute(
+            text("UPDATE crypto_keys SET wrapped = NULL, destroyed_at = now() WHERE subject_id = :s"), {"s": subject}
+        )
+
+    async def seal_pii(
+        self, conn: AsyncConnection, tenant_id: uuid.UUID, subject: uuid.UUID, fields: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The `_pii` section for event data: `fields` sealed with the subject's key (created if needed)."""
+        key = (await self.keys(conn, tenant_id, [subject], create=True))[subject]
+        if key is None:
+            raise PermissionError(f"the data key of {subject} was destroyed (erased customer)")
+        return {"subject": str(subject), "fields": {k: seal(key, v, subject) for k, v in fields.items()}}
+
+    async def unseal_events(self, conn: AsyncConnection, events: Sequence[Envelope]) -> list[Envelope]:
+        """Events with their `_pii` section opened into plain fields (None where the key was destroyed)."""
+        subjects = {uuid.UUID(e.data[PII]["subject"]) for e in events if isinstance(e.data.get(PII), dict)}
+        keys = await self.keys(conn, None, subjects, create=False)
+        opened = []
+        for event in events:
+            section = event.data.get(PII)
+            if not isinstance(section, dict):
+                opened.append(event)
+                continue
+            subject = uuid.UUID(section["subject"])
+            data = {k: v for k, v in event.data.items() if k != PII}
+            for name, token in section.get("fields", {}).items():
+                data[name] = unseal(keys.get(subject), token, subject)
+            opened.append(replace(event, data=data))
+        return opened
