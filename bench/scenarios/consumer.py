@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -23,6 +24,7 @@ from bench.scenarios.common import (
     prefill,
 )
 from cxm_common.consumer import ConsumerRunner, Outcome, Subscription
+from cxm_common.db import driver
 from cxm_common.envelope import Envelope
 from cxm_common.relay import Relay
 
@@ -31,6 +33,11 @@ PROJECTION_STREAMS = 1000
 
 _UPSERT = text(
     "INSERT INTO counts (stream_id, n) VALUES (:stream_id, 1) ON CONFLICT (stream_id) DO UPDATE SET n = counts.n + 1"
+)
+
+_UPSERT_MANY = (
+    "INSERT INTO counts (stream_id, n) SELECT * FROM unnest($1::text[], $2::int[]) "
+    "ON CONFLICT (stream_id) DO UPDATE SET n = counts.n + excluded.n"
 )
 
 
@@ -57,6 +64,12 @@ async def _count(conn: AsyncConnection, envelope: Envelope) -> None:
     await conn.execute(_UPSERT, {"stream_id": envelope.subject})
 
 
+async def _count_batch(conn: AsyncConnection, envelopes: list[Envelope]) -> None:
+    """The same projection as a batch handler: counts folded in Python, one upsert statement per batch."""
+    counts = Counter(e.subject for e in envelopes)
+    await (await driver(conn)).execute(_UPSERT_MANY, list(counts), list(counts.values()))
+
+
 @dataclass
 class TimedRunner(ConsumerRunner):
     """The kit's runner, unchanged, noting how long each fetched batch takes to apply and settle."""
@@ -71,13 +84,15 @@ class TimedRunner(ConsumerRunner):
         return outcomes
 
 
-async def _apply(ctx: Context, batch_size: int) -> Measurement:
+async def _apply(ctx: Context, batch_size: int, *, batched: bool = False) -> Measurement:
     """Run a `ConsumerRunner` over the whole feed and time it until every event is applied."""
     feed: Feed = await ctx.shared("consumer-feed", lambda: _feed(ctx))
     async with kit_engine(ctx, "consumer_", pool_size=2) as engine, nats_client(ctx) as nc:
         async with engine.begin() as conn:
             await conn.execute(text("CREATE TABLE counts (stream_id text PRIMARY KEY, n integer NOT NULL)"))
-        subscription = Subscription(name=f"proj{batch_size}", service=SERVICE, event_types=[EVENT_TYPE], handler=_count)
+        handlers = {"batch_handler": _count_batch} if batched else {"handler": _count}
+        name = f"proj{batch_size}{'b' if batched else ''}"
+        subscription = Subscription(name=name, service=SERVICE, event_types=[EVENT_TYPE], **handlers)
         runner = TimedRunner(
             consumer="benchc",
             subscription=subscription,
@@ -103,7 +118,12 @@ async def _apply(ctx: Context, batch_size: int) -> Measurement:
             seconds=seconds,
             latencies_s=runner.batch_seconds,
             cpu_s=cpu_s,
-            extra={"batch_size": batch_size, "feed_events": feed.events, "projected_events": projected},
+            extra={
+                "batch_size": batch_size,
+                "batched": batched,
+                "feed_events": feed.events,
+                "projected_events": projected,
+            },
         )
 
 
@@ -117,6 +137,16 @@ async def apply_1000(ctx: Context) -> Measurement:
     return await _apply(ctx, 1000)
 
 
+async def apply_batched_256(ctx: Context) -> Measurement:
+    """A batch handler: the projection folds each fetched batch into one statement."""
+    return await _apply(ctx, 256, batched=True)
+
+
+async def apply_batched_1000(ctx: Context) -> Measurement:
+    """A batch handler with larger fetches."""
+    return await _apply(ctx, 1000, batched=True)
+
+
 SCENARIOS = [
     Scenario(
         "consumer.apply_256", "inbox + projection, batch 256", "events/s", apply_256,
@@ -124,6 +154,14 @@ SCENARIOS = [
     ),
     Scenario(
         "consumer.apply_1000", "inbox + projection, batch 1,000", "events/s", apply_1000,
+        raw="raw.js_fetch_ack", target=Target(minimum=5_000), latency_of="per batch",
+    ),
+    Scenario(
+        "consumer.apply_batched_256", "inbox + batch projection, batch 256", "events/s", apply_batched_256,
+        raw="raw.js_fetch_ack", target=Target(minimum=5_000), latency_of="per batch",
+    ),
+    Scenario(
+        "consumer.apply_batched_1000", "inbox + batch projection, batch 1,000", "events/s", apply_batched_1000,
         raw="raw.js_fetch_ack", target=Target(minimum=5_000), latency_of="per batch",
     ),
 ]  # fmt: skip

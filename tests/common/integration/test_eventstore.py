@@ -14,6 +14,7 @@ from cxm_common.eventstore import (
     PendingAppend,
     append,
     append_many,
+    append_now,
     load,
     read_all,
     retry_on_conflict,
@@ -127,3 +128,13 @@ async def test_read_all_returns_every_event_in_append_order(engine: AsyncEngine)
         first = await read_all(conn, 0, limit=3)
         rest = await read_all(conn, first[-1].position or 0, limit=10)
     assert [e.data["n"] for e in first + rest] == [0, 1, 2, 3, 4]
+
+
+async def test_append_now_commits_on_its_own_with_the_same_guarantees(engine: AsyncEngine) -> None:
+    stored = await append_now(engine, "s-1", [event("s-1", 1), event("s-1", 2)], expected_version=0)
+    assert [e.aggregate_version for e in stored] == [1, 2]
+    with pytest.raises(ConcurrencyError):
+        await append_now(engine, "s-1", [event("s-1", 3)], expected_version=1)
+    async with engine.connect() as conn:
+        assert [e.data["n"] for e in await load(conn, "s-1")] == [1, 2]
+        assert await conn.scalar(text("SELECT count(*) FROM outbox")) == 2

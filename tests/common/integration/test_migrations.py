@@ -7,6 +7,7 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import ProgrammingError
@@ -15,7 +16,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from cxm_cli.stack import with_user_and_database
 from cxm_common.db import ALL_TENANTS, create_engine, set_tenant
 from cxm_common.envelope import Envelope
-from cxm_common.eventstore import append
+from cxm_common.eventstore import append, append_now
 from cxm_common.migrations import applied_revision, ensure_role, script_head, upgrade
 from cxm_common.settings import normalise_database_url
 
@@ -99,13 +100,14 @@ async def test_row_level_security_shows_a_runtime_role_only_the_tenant_of_its_tr
         async with runtime.begin() as conn:
             await set_tenant(conn, a)
             assert set(await conn.scalars(text("SELECT tenant_id FROM events"))) == {a}
-            with pytest.raises(ProgrammingError, match="row-level security"):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError, match="row-level security"):
                 async with conn.begin_nested():
                     await append(conn, "forged", [Envelope("sample.a.b.v1", "sample", "s", b, {})], 0)
+        await append_now(runtime, f"now-{a}", [Envelope("sample.a.b.v1", "sample", "s", a, {})], 0)
         async with runtime.begin() as conn:  # a transaction that forgot to set its tenant sees nothing
             assert await conn.scalar(text("SELECT count(*) FROM events")) == 0
         async with runtime.begin() as conn:
             await set_tenant(conn, ALL_TENANTS)
-            assert await conn.scalar(text("SELECT count(*) FROM events")) == 2
+            assert await conn.scalar(text("SELECT count(*) FROM events")) == 3
     finally:
         await runtime.dispose()

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cxm_common import deadletters
 from cxm_common.aio import sleep_or_stop
-from cxm_common.db import is_transient_db_error, set_tenant
+from cxm_common.db import driver, is_transient_db_error, set_tenant
 from cxm_common.envelope import Envelope, InvalidEnvelope
 from cxm_common.eventstore import ConcurrencyError
 from cxm_common.jetstream import (
@@ -34,15 +34,14 @@ from cxm_common.observability import CONSUMER_APPLIED, CONSUMER_LAG, DEAD_LETTER
 log = logging.getLogger(__name__)
 
 Handler = Callable[[AsyncConnection, Envelope], Awaitable[None]]
+BatchHandler = Callable[[AsyncConnection, list[Envelope]], Awaitable[None]]
 
-_CLAIM_BATCH_SQL = text(
-    """
+_CLAIM_BATCH_SQL = """
     INSERT INTO inbox (consumer, event_id)
-    SELECT :consumer, id FROM unnest(CAST(:ids AS uuid[])) AS t(id)
+    SELECT $1, id FROM unnest($2::uuid[]) AS t(id)
     ON CONFLICT DO NOTHING
     RETURNING event_id
-    """
-)
+"""
 _CLAIM_ONE_SQL = text(
     "INSERT INTO inbox (consumer, event_id) VALUES (:consumer, :id) ON CONFLICT DO NOTHING RETURNING event_id"
 )
@@ -55,8 +54,22 @@ class Subscription:
     name: str
     service: str
     event_types: Sequence[str]
-    handler: Handler
+    handler: Handler | None = None
+    batch_handler: BatchHandler | None = None  # gets every new event of a fetched batch (one tenant at a time)
     conflict_retries: int = 5
+
+    def __post_init__(self) -> None:
+        if (self.handler is None) == (self.batch_handler is None):
+            raise ValueError("a subscription needs exactly one of handler and batch_handler")
+
+    async def apply(self, conn: AsyncConnection, events: list[Envelope]) -> None:
+        """Apply events of one tenant with whichever handler the subscription has."""
+        if self.batch_handler is not None:
+            await self.batch_handler(conn, events)
+            return
+        assert self.handler is not None
+        for event in events:
+            await self.handler(conn, event)
 
 
 class Outcome(Enum):
@@ -214,28 +227,29 @@ class ConsumerRunner:
             try:
                 ids = [i.envelope.id for i in items if i.envelope is not None]
                 claimed = {
-                    row.event_id for row in await conn.execute(_CLAIM_BATCH_SQL, {"consumer": self.durable, "ids": ids})
+                    row["event_id"] for row in await (await driver(conn)).fetch(_CLAIM_BATCH_SQL, self.durable, ids)
                 }
-                tenant: uuid.UUID | None = None
-                applied_ids: set[uuid.UUID] = set()
+                fresh: list[_Item] = []
                 for item in items:
                     env = item.envelope
                     assert env is not None
-                    if env.id not in claimed or env.id in applied_ids:
+                    if env.id in claimed:
+                        claimed.discard(env.id)  # a second copy in the same batch is a duplicate
+                        fresh.append(item)
+                        item.outcome = Outcome.APPLIED
+                    else:
                         item.outcome = Outcome.DUPLICATE
-                        continue
-                    if env.tenant_id != tenant:
-                        tenant = env.tenant_id
-                        await set_tenant(conn, tenant)
+                for run in _tenant_runs(fresh):
+                    first = run[0]
+                    assert first.envelope is not None
+                    await set_tenant(conn, first.envelope.tenant_id)
                     with span_from_traceparent(
-                        f"consume {env.type}",
-                        item.headers.get(HEADER_TRACEPARENT),
+                        f"consume {first.envelope.type}" + (f" (+{len(run) - 1})" if len(run) > 1 else ""),
+                        first.headers.get(HEADER_TRACEPARENT),
                         SpanKind.CONSUMER,
                         consumer=self.durable,
                     ):
-                        await self.subscription.handler(conn, env)
-                    applied_ids.add(env.id)
-                    item.outcome = Outcome.APPLIED
+                        await self.subscription.apply(conn, [i.envelope for i in run if i.envelope is not None])
                 await tx.commit()
                 return True
             except Exception as exc:
@@ -276,7 +290,7 @@ class ConsumerRunner:
                             SpanKind.CONSUMER,
                             consumer=self.durable,
                         ):
-                            await self.subscription.handler(conn, env)
+                            await self.subscription.apply(conn, [env])
                         item.outcome = Outcome.APPLIED
                     await savepoint.commit()
                     return
@@ -361,6 +375,18 @@ class ConsumerRunner:
             except Exception as exc:
                 log.warning("redrive pass failed on %s: %r", self.durable, exc)
             await sleep_or_stop(stop, self.redrive_poll_s)
+
+
+def _tenant_runs(items: list[_Item]) -> list[list[_Item]]:
+    """Consecutive items of the same tenant, so that each run is applied under its own row-level scope."""
+    runs: list[list[_Item]] = []
+    for item in items:
+        assert item.envelope is not None
+        if runs and runs[-1][0].envelope is not None and runs[-1][0].envelope.tenant_id == item.envelope.tenant_id:
+            runs[-1].append(item)
+        else:
+            runs.append([item])
+    return runs
 
 
 def _event_id_from_headers(headers: dict[str, str]) -> uuid.UUID | None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 import uuid
+from typing import Any
 
-from sqlalchemy import text
+import asyncpg
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -42,7 +43,8 @@ def create_engine(
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_timeout=pool_timeout,
-        pool_pre_ping=True,
+        # No pre-ping: it costs a round trip on every checkout. A connection broken by a database restart raises
+        # a transient error once (answered 503 / retried by consumers) and the pool replaces it.
         pool_recycle=1800,
         connect_args={
             "server_settings": {"search_path": schema, "application_name": application_name},
@@ -57,13 +59,28 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+async def driver(conn: AsyncConnection) -> asyncpg.Connection:
+    """The asyncpg connection under `conn`, inside the same transaction (begun if SQLAlchemy has not yet).
+
+    The kit's hot statements (append, inbox claim, relay) run on it directly: SQLAlchemy's execution path costs
+    more CPU per statement than the statement itself.
+    """
+    raw = await conn.get_raw_connection()
+    adapted: Any = raw.dbapi_connection
+    if conn.in_transaction() and adapted._transaction is None and adapted.isolation_level != "autocommit":
+        # SQLAlchemy begins lazily, on its first statement; begin now so the driver's statement is inside.
+        await adapted._start_transaction()
+    return adapted._connection  # type: ignore[no-any-return]
+
+
 ALL_TENANTS = "*"
-_SET_TENANT_SQL = text("SELECT set_config('cxm.tenant_id', :tenant, true)")
 
 
 async def set_tenant(conn: AsyncConnection, tenant_id: uuid.UUID | str | None) -> None:
     """Scope row-level security to one tenant (or `ALL_TENANTS` for system work) for the current transaction."""
-    await conn.execute(_SET_TENANT_SQL, {"tenant": str(tenant_id) if tenant_id else ""})
+    await (await driver(conn)).execute(
+        "SELECT set_config('cxm.tenant_id', $1, true)", str(tenant_id) if tenant_id else ""
+    )
 
 
 # Errors that say the database (not the statement) failed: the work should be retried later.
@@ -83,6 +100,10 @@ def is_transient_db_error(exc: BaseException) -> bool:
 
     if isinstance(exc, (OperationalError, InterfaceError, PoolTimeout, ConnectionError, OSError)):
         return True
+    if isinstance(exc, asyncpg.InterfaceError):  # raised by statements run on the driver directly
+        return True
+    if isinstance(exc, asyncpg.PostgresError):
+        return getattr(exc, "sqlstate", None) in TRANSIENT_SQLSTATES
     if isinstance(exc, DBAPIError):
         if exc.connection_invalidated:
             return True

@@ -9,11 +9,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
+import asyncpg
 import orjson
 from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from cxm_common.db import driver
 from cxm_common.envelope import Envelope, check_event_type
 
 ANY_VERSION = -1
@@ -42,17 +43,13 @@ class PendingAppend:
 # One statement per append: it checks every stream's head against the expected version, inserts the events
 # with consecutive versions, and records their positions in the outbox, all in the caller's transaction.
 # Racing writers are caught by the (stream_id, version) unique key, so no table or row lock is taken.
-_APPEND_SQL = text(
-    """
+_APPEND_SQL = """
     WITH input AS (
         SELECT *
-        FROM unnest(
-            CAST(:stream_ids AS text[]), CAST(:expected AS int[]), CAST(:ids AS uuid[]), CAST(:types AS text[]),
-            CAST(:sources AS text[]), CAST(:tenants AS uuid[]), CAST(:times AS timestamptz[]),
-            CAST(:correlations AS uuid[]), CAST(:causations AS uuid[]), CAST(:datas AS text[]),
-            CAST(:traceparents AS text[])
-        ) WITH ORDINALITY AS t(stream_id, expected, id, type, source, tenant_id, time, correlation_id,
-                               causation_id, data, traceparent, ord)
+        FROM unnest($1::text[], $2::int[], $3::uuid[], $4::text[], $5::text[], $6::uuid[], $7::timestamptz[],
+                    $8::uuid[], $9::uuid[], $10::text[], $11::text[])
+             WITH ORDINALITY AS t(stream_id, expected, id, type, source, tenant_id, time, correlation_id,
+                                  causation_id, data, traceparent, ord)
     ),
     heads AS (
         SELECT s.stream_id, s.expected,
@@ -64,7 +61,7 @@ _APPEND_SQL = text(
                             causation_id, data, traceparent)
         SELECT i.id, i.stream_id,
                h.head + row_number() OVER (PARTITION BY i.stream_id ORDER BY i.ord),
-               i.type, i.source, i.tenant_id, i.time, i.correlation_id, i.causation_id, CAST(i.data AS jsonb),
+               i.type, i.source, i.tenant_id, i.time, i.correlation_id, i.causation_id, i.data::jsonb,
                i.traceparent
         FROM input i JOIN heads h USING (stream_id)
         WHERE NOT EXISTS (SELECT 1 FROM heads WHERE expected >= 0 AND expected <> head)
@@ -75,7 +72,16 @@ _APPEND_SQL = text(
         INSERT INTO outbox (position) SELECT position FROM inserted
     )
     SELECT id, position, version, recorded_at FROM inserted
-    """
+"""
+
+# The same append as a statement of its own (autocommit): scoping the tenant is part of the statement, so the
+# row-level security check on the inserted rows sees it. `input` reads `scope`, so it is evaluated first.
+_APPEND_NOW_SQL = _APPEND_SQL.replace(
+    "WITH input AS (",
+    "WITH scope AS (SELECT set_config('cxm.tenant_id', $12, true) AS tenant),\n    input AS (",
+).replace(
+    "causation_id, data, traceparent, ord)\n    ),",
+    "causation_id, data, traceparent, ord), scope\n    ),",
 )
 
 _SELECT_COLUMNS = (
@@ -104,28 +110,64 @@ async def append_many(conn: AsyncConnection, appends: Sequence[PendingAppend]) -
         if pending.stream_id in seen:
             raise ValueError(f"stream {pending.stream_id!r} appears twice in one append")
         seen.add(pending.stream_id)
-    params: dict[str, list[Any]] = {
-        "stream_ids": [a.stream_id for a, _ in flat],
-        "expected": [a.expected_version for a, _ in flat],
-        "ids": [e.id for _, e in flat],
-        "types": [check_event_type(e.type) for _, e in flat],
-        "sources": [e.source for _, e in flat],
-        "tenants": [e.tenant_id for _, e in flat],
-        "times": [e.time for _, e in flat],
-        "correlations": [e.correlation_id for _, e in flat],
-        "causations": [e.causation_id for _, e in flat],
-        "datas": [orjson.dumps(e.data).decode() for _, e in flat],
-        "traceparents": [e.traceparent for _, e in flat],
-    }
+    args = _append_args(flat)
     try:
-        rows = (await conn.execute(_APPEND_SQL, params)).all()
-    except IntegrityError as exc:
-        if "events_stream_version" in str(exc.orig):
+        rows = await (await driver(conn)).fetch(_APPEND_SQL, *args)
+    except asyncpg.UniqueViolationError as exc:
+        if exc.constraint_name == "events_stream_version":
             raise ConcurrencyError([a.stream_id for a in appends]) from exc
         raise
+    return _stored(appends, flat, rows)
+
+
+async def append_now(
+    engine: AsyncEngine, stream_id: str, events: Sequence[Envelope], expected_version: int = ANY_VERSION
+) -> list[Envelope]:
+    """Append in a statement of its own, committed at once: for commands whose only effect is the append.
+
+    One round trip instead of three (begin, append, commit); projections of such events are then applied by a
+    subscription of the service to its own stream, or by `replay`.
+    """
+    pending = PendingAppend(stream_id, events, expected_version)
+    flat = [(pending, e) for e in events]
+    if not flat:
+        return []
+    tenants = {e.tenant_id for e in events}
+    if len(tenants) != 1:
+        raise ValueError("an append commits events of one tenant")
+    async with engine.connect() as conn:
+        pg = await driver(conn)  # outside any transaction: the statement commits on its own
+        try:
+            rows = await pg.fetch(_APPEND_NOW_SQL, *_append_args(flat), str(tenants.pop()))
+        except asyncpg.UniqueViolationError as exc:
+            if exc.constraint_name == "events_stream_version":
+                raise ConcurrencyError([stream_id]) from exc
+            raise
+    return _stored([pending], flat, rows)
+
+
+def _append_args(flat: Sequence[tuple[PendingAppend, Envelope]]) -> tuple[list[Any], ...]:
+    return (
+        [a.stream_id for a, _ in flat],
+        [a.expected_version for a, _ in flat],
+        [e.id for _, e in flat],
+        [check_event_type(e.type) for _, e in flat],
+        [e.source for _, e in flat],
+        [e.tenant_id for _, e in flat],
+        [e.time for _, e in flat],
+        [e.correlation_id for _, e in flat],
+        [e.causation_id for _, e in flat],
+        [orjson.dumps(e.data).decode() for _, e in flat],
+        [e.traceparent for _, e in flat],
+    )
+
+
+def _stored(
+    appends: Sequence[PendingAppend], flat: Sequence[tuple[PendingAppend, Envelope]], rows: Sequence[Any]
+) -> list[Envelope]:
     if len(rows) != len(flat):
         raise ConcurrencyError([a.stream_id for a in appends])
-    by_id = {row.id: row for row in rows}
+    by_id = {row["id"]: row for row in rows}
     stored = []
     for pending, event in flat:
         row = by_id[event.id]
@@ -133,9 +175,9 @@ async def append_many(conn: AsyncConnection, appends: Sequence[PendingAppend]) -
             replace(
                 event,
                 subject=event.subject or pending.stream_id,
-                aggregate_version=row.version,
-                position=row.position,
-                recorded_at=row.recorded_at,
+                aggregate_version=row["version"],
+                position=row["position"],
+                recorded_at=row["recorded_at"],
             )
         )
     return stored

@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cxm_common.aio import sleep_or_stop
 from cxm_common.crypto import KeyRing
-from cxm_common.db import ALL_TENANTS, set_tenant
+from cxm_common.db import ALL_TENANTS, driver, set_tenant
+from cxm_common.envelope import Envelope
 from cxm_common.eventstore import row_to_envelope
 from cxm_common.jetstream import HEADER_MSG_ID, HEADER_TENANT, HEADER_TRACEPARENT, HEADER_TYPE, subject_for
 from cxm_common.observability import OUTBOX_BACKLOG, RELAY_LAG, RELAY_PUBLISHED
@@ -27,17 +28,27 @@ log = logging.getLogger(__name__)
 # stream's duplicate window absorbs them. No cursor is kept, so a transaction that commits late (a smaller
 # position becoming visible after larger ones) is simply picked up on the next pass: nothing is ever skipped.
 # SKIP LOCKED lets several relay replicas share one outbox.
-_CLAIM_SQL = text(
-    """
+_CLAIM_SQL = """
     SELECT e.position, e.id, e.stream_id, e.version, e.type, e.source, e.tenant_id, e.time, e.recorded_at,
-           e.correlation_id, e.causation_id, e.data, e.traceparent
-    FROM (SELECT position FROM outbox ORDER BY position LIMIT :limit FOR UPDATE SKIP LOCKED) o
+           e.correlation_id, e.causation_id, e.data::text AS data, e.traceparent
+    FROM (SELECT position FROM outbox ORDER BY position LIMIT $1 FOR UPDATE SKIP LOCKED) o
     JOIN events e ON e.position = o.position
     ORDER BY e.position
-    """
-)
-_DELETE_SQL = text("DELETE FROM outbox WHERE position = ANY(CAST(:positions AS bigint[]))")
+"""
+_DELETE_SQL = "DELETE FROM outbox WHERE position = ANY($1::bigint[])"
 _BACKLOG_SQL = text("SELECT count(*) FROM outbox")
+
+
+class _Row:
+    """Attribute access over an asyncpg record, as `row_to_envelope` expects."""
+
+    __slots__ = ("_record",)
+
+    def __init__(self, record: Any) -> None:
+        self._record = record
+
+    def __getattr__(self, name: str) -> Any:
+        return self._record[name]
 
 
 async def requeue(engine: AsyncEngine, *, since: datetime | None = None, after_position: int = 0) -> int:
@@ -86,10 +97,11 @@ class Relay:
         """Publish one batch from the outbox and return how many events it published."""
         async with self.engine.begin() as conn:
             await set_tenant(conn, ALL_TENANTS)
-            rows = (await conn.execute(_CLAIM_SQL, {"limit": self.batch_size})).all()
+            pg = await driver(conn)
+            rows = await pg.fetch(_CLAIM_SQL, self.batch_size)
             if not rows:
                 return 0
-            envelopes = [row_to_envelope(row) for row in rows]
+            envelopes = [row_to_envelope(_Row(row)) for row in rows]
             if self.keyring is not None:
                 # Other services get the plain text; each seals it again with keys of its own.
                 envelopes = await self.keyring.unseal_events(conn, envelopes)
@@ -108,18 +120,18 @@ class Relay:
                     )
                 )
             await asyncio.wait_for(asyncio.gather(*futures), timeout=self.publish_timeout_s)
-            await conn.execute(_DELETE_SQL, {"positions": [row.position for row in rows]})
-        self._observe(rows)
-        return len(rows)
+            await pg.execute(_DELETE_SQL, [e.position for e in envelopes])
+        self._observe(envelopes)
+        return len(envelopes)
 
-    def _observe(self, rows: Sequence[Any]) -> None:
+    def _observe(self, envelopes: Sequence[Envelope]) -> None:
         now = time.time()
         lag = RELAY_LAG.labels(self.service)
-        for row in rows:
-            recorded: datetime = row.recorded_at
-            lag.observe(max(0.0, now - recorded.timestamp()))
-        RELAY_PUBLISHED.labels(self.service).inc(len(rows))
-        self.published += len(rows)
+        for envelope in envelopes:
+            if envelope.recorded_at is not None:
+                lag.observe(max(0.0, now - envelope.recorded_at.timestamp()))
+        RELAY_PUBLISHED.labels(self.service).inc(len(envelopes))
+        self.published += len(envelopes)
 
     async def backlog(self) -> int:
         """Return how many events wait in the outbox."""
