@@ -8,6 +8,8 @@ Destroying the key (on erasure) makes every copy unreadable while the event stor
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import os
 import uuid
 from collections.abc import Iterable, Sequence
@@ -41,11 +43,16 @@ class MasterKey:
         if len(raw) != 32:
             raise MasterKeyError("CXM_MASTER_KEY must be 32 bytes, base64-encoded")
         self._aead = AESGCM(raw)
+        self._raw = raw
 
     @staticmethod
     def generate() -> str:
         """A new master key, base64url-encoded."""
         return base64.urlsafe_b64encode(os.urandom(32)).decode()
+
+    def derive(self, label: str) -> bytes:
+        """A 32-byte key for another purpose (e.g. keyed digests), derived from the master key."""
+        return hmac.new(self._raw, label.encode(), hashlib.sha256).digest()
 
     def wrap(self, data_key: bytes, subject: uuid.UUID) -> bytes:
         """Encrypt a data key for storage, bound to its subject."""

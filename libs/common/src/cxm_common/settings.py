@@ -20,6 +20,7 @@ _SHARED_FALLBACKS = {
     "log_format": "CXM_LOG_FORMAT",
     "admin_token": "CXM_ADMIN_TOKEN",
     "master_key": "CXM_MASTER_KEY",
+    "public_base_url": "CXM_PUBLIC_BASE_URL",
 }
 
 

@@ -9,3 +9,8 @@ class Settings(CommonSettings):
     """Read from `CXM_INGEST_*`, falling back to the shared `CXM_*` names."""
 
     model_config = SettingsConfigDict(env_prefix="CXM_INGEST_", extra="ignore", frozen=True)
+
+    public_base_url: str = "http://127.0.0.1:8080"
+    rotation_grace_s: int = 24 * 3600
+    delivery_retention_days: int = 14
+    erasure_services: tuple[str, ...] = ("ingest",)

@@ -1,0 +1,1 @@
+"""Ingest's pure domain: canonical records, identity, scores."""

@@ -1,0 +1,243 @@
+"""Ingest's commands: one transaction each — resolve customers, append events, update read models."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from cxm_common.crypto import KeyRing
+from cxm_common.db import driver, set_tenant
+from cxm_common.envelope import Envelope
+from cxm_common.eventstore import ANY_VERSION, PendingAppend, append_many, load, retry_on_conflict
+from cxm_common.ids import deterministic_uuid, uuid7
+from cxm_common.observability import current_traceparent
+from cxm_common.projections import project
+from cxm_ingest import contracts as c
+from cxm_ingest.domain.records import CustomerRecord, CustomerRef, FeedbackRecord, InteractionRecord, Record
+from cxm_ingest.identity import IdentityResolver, claim_keys
+from cxm_ingest.projections import INGEST_READ_MODELS
+
+NAMESPACE = uuid.UUID("6f1f4f5e-3c1a-4d43-9b7e-2b1b0c9a7e10")
+RAW_LIMIT = 64 * 1024
+
+
+@dataclass
+class IngestResult:
+    """What one command stored: ids in input order, and how many were duplicates."""
+
+    ids: list[uuid.UUID | None] = field(default_factory=list)
+    accepted: int = 0
+    duplicates: int = 0
+    customers: list[uuid.UUID | None] = field(default_factory=list)
+
+
+def _event(type_: str, tenant: uuid.UUID, subject: uuid.UUID, data: dict[str, Any], time: datetime | None) -> Envelope:
+    return Envelope(
+        type=type_, source=c.SOURCE, subject=str(subject), tenant_id=tenant, data=data,
+        time=time or datetime.now(UTC), traceparent=current_traceparent(),
+    )  # fmt: skip
+
+
+def record_id(tenant: uuid.UUID, kind: str, source: str, external_id: str | None) -> uuid.UUID:
+    """A feedback or interaction id: derived from the source's own id when there is one, so a replay is a no-op."""
+    if external_id:
+        return deterministic_uuid(NAMESPACE, str(tenant), kind, source, external_id)
+    return uuid7()
+
+
+class Ingest:
+    """Stores canonical records from any edge (JSON API, webhook, import)."""
+
+    def __init__(self, engine: AsyncEngine, keyring: KeyRing, resolver: IdentityResolver) -> None:
+        self.engine = engine
+        self.keyring = keyring
+        self.resolver = resolver
+
+    async def store(
+        self,
+        tenant: uuid.UUID,
+        records: Sequence[Record],
+        *,
+        connection_id: uuid.UUID | None = None,
+        raw: bytes | None = None,
+        before_commit: Any = None,
+    ) -> IngestResult:
+        """Store records in one transaction (retried on a concurrent conflict); duplicates change nothing."""
+
+        async def once() -> IngestResult:
+            async with self.engine.begin() as conn:
+                await set_tenant(conn, tenant)
+                result = await self.store_in(conn, tenant, records, connection_id=connection_id, raw=raw)
+                if before_commit is not None:
+                    await before_commit(conn, result)
+                return result
+
+        return await retry_on_conflict(once, attempts=8)
+
+    async def store_in(
+        self,
+        conn: AsyncConnection,
+        tenant: uuid.UUID,
+        records: Sequence[Record],
+        *,
+        connection_id: uuid.UUID | None = None,
+        raw: bytes | None = None,
+    ) -> IngestResult:
+        """Store records in the caller's transaction."""
+        resolution = await self.resolver.resolve(conn, tenant, [_ref(r) for r in records])
+        events: list[Envelope] = list(resolution.events)
+        result = IngestResult(customers=resolution.customers)
+        ids = [
+            record_id(tenant, _kind(r), _source(r), _external(r)) if not isinstance(r, CustomerRecord) else None
+            for r in records
+        ]
+        existing = await _existing(conn, tenant, [i for i in ids if i is not None])
+        seen: set[uuid.UUID] = set()
+        raw_text = raw[:RAW_LIMIT].decode("utf-8", "replace") if raw else None
+        for record, record_uuid, customer in zip(records, ids, resolution.customers, strict=True):
+            if isinstance(record, CustomerRecord):
+                if customer is not None and record.attributes:
+                    events.append(
+                        _event(c.CUSTOMER_UPDATED, tenant, customer,
+                               {"customer_id": str(customer), "keys_added": [], "attributes": record.attributes}, None)
+                    )  # fmt: skip
+                result.ids.append(customer)
+                continue
+            assert record_uuid is not None
+            result.ids.append(record_uuid)
+            if record_uuid in existing or record_uuid in seen:
+                result.duplicates += 1
+                continue
+            seen.add(record_uuid)
+            result.accepted += 1
+            if isinstance(record, FeedbackRecord):
+                events.append(
+                    await self._feedback(conn, tenant, record_uuid, record, customer, connection_id, raw_text)
+                )
+            elif customer is not None:
+                events.append(await self._interaction(conn, tenant, record_uuid, record, customer))
+        if events:
+            stored = await append_many(conn, _by_stream(events))
+            await project(conn, [INGEST_READ_MODELS], stored)
+            await claim_keys(conn, tenant, stored)
+        return result
+
+    async def _feedback(
+        self,
+        conn: AsyncConnection,
+        tenant: uuid.UUID,
+        feedback_id: uuid.UUID,
+        record: FeedbackRecord,
+        customer: uuid.UUID | None,
+        connection_id: uuid.UUID | None,
+        raw: str | None,
+    ) -> Envelope:
+        data: dict[str, Any] = {
+            "feedback_id": str(feedback_id),
+            "customer_id": str(customer) if customer else None,
+            "channel": record.channel,
+            "source": record.source,
+            "connection_id": str(connection_id) if connection_id else None,
+            "external_id": record.external_id,
+            "scores": {"nps": record.scores.nps, "csat": record.scores.csat, "ces": record.scores.ces},
+            "touchpoint": record.touchpoint,
+            "occurred_at": (record.occurred_at or datetime.now(UTC)).isoformat(),
+            "metadata": record.metadata,
+        }
+        pii: dict[str, Any] = {"text": record.text}
+        if raw is not None:
+            pii["raw"] = raw
+        # Anonymous feedback gets a key of its own, so its text is sealed all the same.
+        data["_pii"] = await self.keyring.seal_pii(conn, tenant, customer or feedback_id, pii)
+        return _event(c.FEEDBACK_RECEIVED, tenant, feedback_id, data, record.occurred_at)
+
+    async def _interaction(
+        self, conn: AsyncConnection, tenant: uuid.UUID, interaction_id: uuid.UUID, record: InteractionRecord,
+        customer: uuid.UUID,
+    ) -> Envelope:  # fmt: skip
+        data: dict[str, Any] = {
+            "interaction_id": str(interaction_id),
+            "customer_id": str(customer),
+            "name": record.name,
+            "channel": record.channel,
+            "source": record.source,
+            "external_id": record.external_id,
+            "occurred_at": (record.occurred_at or datetime.now(UTC)).isoformat(),
+        }
+        if record.properties:
+            data["_pii"] = await self.keyring.seal_pii(conn, tenant, customer, {"properties": record.properties})
+        return _event(c.INTERACTION_RECORDED, tenant, interaction_id, data, record.occurred_at)
+
+    async def erase(self, tenant: uuid.UUID, customer: uuid.UUID) -> uuid.UUID:
+        """Crypto-shred a customer (and those merged into it): destroy the keys, purge read models, publish."""
+        erasure_id = uuid7()
+
+        async def once() -> uuid.UUID:
+            async with self.engine.begin() as conn:
+                await set_tenant(conn, tenant)
+                rows = await (await driver(conn)).fetch(
+                    "SELECT id FROM customers WHERE tenant_id = $1 AND merged_into = $2", tenant, customer
+                )
+                merged = [r["id"] for r in rows]
+                for subject in [customer, *merged]:
+                    await self.keyring.destroy(conn, subject)
+                data = {
+                    "customer_id": str(customer),
+                    "erasure_id": str(erasure_id),
+                    "merged_ids": [str(m) for m in merged],
+                }
+                event = _event(c.CUSTOMER_ERASED, tenant, customer, data, None)
+                stored = await append_many(conn, [PendingAppend(str(customer), [event], ANY_VERSION)])
+                await project(conn, [INGEST_READ_MODELS], stored)
+                return erasure_id
+
+        return await retry_on_conflict(once)
+
+    async def history(self, conn: AsyncConnection, stream: uuid.UUID) -> list[Envelope]:
+        """One aggregate's events."""
+        return await load(conn, str(stream))
+
+
+def _ref(record: Record) -> CustomerRef | None:
+    return record.customer
+
+
+def _kind(record: Record) -> str:
+    return "feedback" if isinstance(record, FeedbackRecord) else "interaction"
+
+
+def _source(record: Record) -> str:
+    return record.source if isinstance(record, FeedbackRecord | InteractionRecord) else ""
+
+
+def _external(record: Record) -> str | None:
+    return record.external_id if isinstance(record, FeedbackRecord | InteractionRecord) else None
+
+
+async def _existing(conn: AsyncConnection, tenant: uuid.UUID, ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    if not ids:
+        return set()
+    rows = await (await driver(conn)).fetch(
+        "SELECT id FROM feedback WHERE tenant_id = $1 AND id = ANY($2::uuid[]) "
+        "UNION ALL SELECT id FROM interactions WHERE tenant_id = $1 AND id = ANY($2::uuid[])",
+        tenant, ids,
+    )  # fmt: skip
+    return {r["id"] for r in rows}
+
+
+def _by_stream(events: Sequence[Envelope]) -> list[PendingAppend]:
+    """Group events per stream, keeping order; customers' streams append after whatever they hold."""
+    grouped: dict[str, list[Envelope]] = {}
+    for event in events:
+        grouped.setdefault(event.subject, []).append(event)
+    return [
+        PendingAppend(
+            stream, batch, 0 if batch[0].type in (c.FEEDBACK_RECEIVED, c.INTERACTION_RECORDED) else ANY_VERSION
+        )
+        for stream, batch in grouped.items()
+    ]

@@ -1,0 +1,122 @@
+"""Ingest's read models, applied in the same transaction as the events (and rebuilt by `cxm replay ingest`)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from cxm_common.crypto import PII
+from cxm_common.db import driver
+from cxm_common.envelope import Envelope
+from cxm_common.projections import Projection
+from cxm_ingest import contracts as c
+
+
+async def apply(conn: AsyncConnection, event: Envelope) -> None:
+    """Apply one ingest event to the read models."""
+    pg = await driver(conn)
+    d = event.data
+    if event.type == c.FEEDBACK_RECEIVED:
+        scores = d.get("scores") or {}
+        await pg.execute(
+            """
+            INSERT INTO feedback (id, tenant_id, customer_id, channel, source, connection_id, external_id, nps, csat,
+                                  ces, touchpoint, occurred_at, received_at, metadata, pii)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::jsonb, $15::jsonb)
+            ON CONFLICT (id) DO NOTHING
+            """,
+            uuid.UUID(d["feedback_id"]), event.tenant_id, _uuid(d.get("customer_id")), d["channel"], d["source"],
+            _uuid(d.get("connection_id")), d.get("external_id"), scores.get("nps"), scores.get("csat"),
+            scores.get("ces"), d.get("touchpoint"), event.time, event.recorded_at or event.time,
+            orjson.dumps(d.get("metadata") or {}).decode(), _pii(d),
+        )  # fmt: skip
+    elif event.type == c.INTERACTION_RECORDED:
+        await pg.execute(
+            """
+            INSERT INTO interactions (id, tenant_id, customer_id, name, channel, source, external_id, occurred_at,
+                                      received_at, pii)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb)
+            ON CONFLICT (id) DO NOTHING
+            """,
+            uuid.UUID(d["interaction_id"]), event.tenant_id, uuid.UUID(d["customer_id"]), d["name"], d.get("channel"),
+            d["source"], d.get("external_id"), event.time, event.recorded_at or event.time, _pii(d),
+        )  # fmt: skip
+    elif event.type == c.CUSTOMER_UPDATED:
+        customer = uuid.UUID(d["customer_id"])
+        section = d.get(PII)
+        await pg.execute(
+            """
+            INSERT INTO customers (id, tenant_id, created_at, updated_at, attributes, pii)
+            VALUES ($1, $2, $3, $3, $4::jsonb, $5::jsonb)
+            ON CONFLICT (id) DO UPDATE SET
+                updated_at = excluded.updated_at,
+                attributes = customers.attributes || excluded.attributes,
+                pii = CASE WHEN excluded.pii IS NULL THEN customers.pii
+                           WHEN customers.pii IS NULL THEN excluded.pii
+                           ELSE jsonb_set(customers.pii, '{fields}',
+                                          (customers.pii -> 'fields') || (excluded.pii -> 'fields')) END
+            """,
+            customer, event.tenant_id, _time(event), orjson.dumps(d.get("attributes") or {}).decode(),
+            orjson.dumps(section).decode() if section else None,
+        )  # fmt: skip
+        keys = d.get("keys_added") or []
+        if keys:
+            await pg.execute(
+                """
+                INSERT INTO customer_keys (tenant_id, digest, kind, customer_id)
+                SELECT $1, * FROM unnest($2::text[], $3::text[]) AS k(digest, kind), (SELECT $4::uuid) AS c
+                ON CONFLICT (tenant_id, digest) DO NOTHING
+                """,
+                event.tenant_id, [k["digest"] for k in keys], [k["kind"] for k in keys], customer,
+            )  # fmt: skip
+    elif event.type == c.CUSTOMER_MERGED:
+        survivor = uuid.UUID(d["customer_id"])
+        merged = [uuid.UUID(m) for m in d["merged_ids"]]
+        await pg.execute("UPDATE customers SET merged_into = $1 WHERE id = ANY($2::uuid[])", survivor, merged)
+        await pg.execute(
+            "UPDATE customer_keys SET customer_id = $1 WHERE customer_id = ANY($2::uuid[])", survivor, merged
+        )
+        await pg.execute("UPDATE feedback SET customer_id = $1 WHERE customer_id = ANY($2::uuid[])", survivor, merged)
+        await pg.execute(
+            "UPDATE interactions SET customer_id = $1 WHERE customer_id = ANY($2::uuid[])", survivor, merged
+        )
+    elif event.type == c.CUSTOMER_ERASED:
+        customer = uuid.UUID(d["customer_id"])
+        everyone = [customer, *(uuid.UUID(m) for m in d.get("merged_ids") or [])]
+        # The sealed copies are already unreadable (the key is gone); the read models forget them as well.
+        await pg.execute(
+            "UPDATE customers SET pii = NULL, attributes = '{}', erased_at = $2 WHERE id = ANY($1::uuid[])",
+            everyone, _time(event),
+        )  # fmt: skip
+        await pg.execute("DELETE FROM customer_keys WHERE customer_id = ANY($1::uuid[])", everyone)
+        await pg.execute("UPDATE feedback SET pii = NULL WHERE customer_id = ANY($1::uuid[])", everyone)
+        await pg.execute("UPDATE interactions SET pii = NULL WHERE customer_id = ANY($1::uuid[])", everyone)
+        await pg.execute(
+            """
+            INSERT INTO erasures (id, tenant_id, customer_id, requested_at, services)
+            VALUES ($1, $2, $3, $4, jsonb_build_object('ingest', $5::text))
+            ON CONFLICT (id) DO UPDATE SET services = erasures.services || excluded.services
+            """,
+            uuid.UUID(d["erasure_id"]), event.tenant_id, customer, _time(event), _time(event).isoformat(),
+        )  # fmt: skip
+
+
+def _uuid(value: str | None) -> uuid.UUID | None:
+    return uuid.UUID(value) if value else None
+
+
+def _pii(data: dict[str, object]) -> str | None:
+    section = data.get(PII)
+    return orjson.dumps(section).decode() if section else None
+
+
+def _time(event: Envelope) -> datetime:
+    return event.recorded_at or event.time
+
+
+INGEST_READ_MODELS = Projection(
+    name="ingest", tables=["feedback", "interactions", "customer_keys", "customers", "erasures"], apply=apply
+)

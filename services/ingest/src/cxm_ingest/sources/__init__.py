@@ -1,0 +1,1 @@
+"""One adapter per webhook source: config, signature check, parsing into canonical records, native replies."""
