@@ -78,7 +78,7 @@ async def test_interactions_are_recorded_per_customer(stack: Stack) -> None:
 
 async def test_the_csv_export_escapes_formulas(stack: Stack) -> None:
     h = bearer((await stack.tenant())["api_key"])
-    await stack.client.post("/v1/feedback", json={"channel": "email", "text": "=HYPERLINK(\"x\")"}, headers=h)
+    await stack.client.post("/v1/feedback", json={"channel": "email", "text": '=HYPERLINK("x")'}, headers=h)
     await stack.client.post("/v1/feedback", json={"channel": "email", "text": "<script>ok</script>"}, headers=h)
     csv = (await stack.client.get("/v1/feedback/export", params={"format": "csv"}, headers=h)).text
     assert "'=HYPERLINK" in csv and "<script>ok</script>" in csv
@@ -88,7 +88,9 @@ async def test_the_csv_export_escapes_formulas(stack: Stack) -> None:
 
 async def test_another_tenant_sees_nothing(stack: Stack) -> None:
     a, b = await stack.tenant("a"), await stack.tenant("b")
-    made = await stack.client.post("/v1/feedback", json={"channel": "chat", "text": "a's"}, headers=bearer(a["api_key"]))
+    made = await stack.client.post(
+        "/v1/feedback", json={"channel": "chat", "text": "a's"}, headers=bearer(a["api_key"])
+    )
     fid = made.json()["id"]
     assert (await stack.client.get(f"/v1/feedback/{fid}", headers=bearer(b["api_key"]))).status_code == 404
     assert (await stack.client.get("/v1/feedback", headers=bearer(b["api_key"]))).json()["items"] == []
