@@ -58,6 +58,8 @@ class Measurement:
     figure: str | None = None
     """A figure text that depends on what was measured (e.g. the load actually achieved)."""
     extra: dict[str, Any] = field(default_factory=dict)
+    percentiles_ms: dict[str, float] | None = None
+    """Latency percentiles measured elsewhere (e.g. by wrk), when there are no samples of our own."""
 
     @property
     def rate(self) -> float:
@@ -99,6 +101,28 @@ class Context:
     budget: Budget
     _shared: dict[str, Any] = field(default_factory=dict)
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    _closers: dict[str, Callable[[], None]] = field(default_factory=dict)
+    _remembered: dict[str, Measurement] = field(default_factory=dict)
+
+    def on_close(self, key: str, closer: Callable[[], None]) -> None:
+        """Run `closer` once (per key) when the run ends, e.g. to stop a system several scenarios share."""
+        self._closers.setdefault(key, closer)
+
+    def close(self) -> None:
+        """Run the closers, newest first."""
+        for closer in reversed(list(self._closers.values())):
+            closer()
+        self._closers.clear()
+
+    def remember(self, key: str, measurement: Measurement) -> None:
+        """Keep a measurement for a later scenario that compares two (e.g. the gateway's cost)."""
+        self._remembered[key] = measurement
+
+    def recalled(self, key: str) -> Measurement:
+        """A measurement kept by an earlier scenario of this run."""
+        if key not in self._remembered:
+            raise RuntimeError(f"{key} did not run before this scenario (run it in the same bench)")
+        return self._remembered[key]
 
     @staticmethod
     def unique(stem: str) -> str:

@@ -76,7 +76,7 @@ async def measure(scenario: Scenario, ctx: Context, raw_values: dict[str, float]
     result.figure = m.figure or scenario.figure
     result.items = m.items
     result.seconds = round(m.seconds, 3)
-    result.latency_ms = percentiles_ms(m.latencies_s)
+    result.latency_ms = m.percentiles_ms or percentiles_ms(m.latencies_s)
     result.latency_of = scenario.latency_of if result.latency_ms else None
     result.extra = dict(m.extra)
     if m.cpu_s is not None and m.items:
@@ -117,6 +117,7 @@ async def run(scenarios: list[Scenario], budget: Budget) -> tuple[list[Result], 
                 log.warning("%s ran while other processes used %s%% of a CPU: its figures are disturbed",
                             scenario.name, cpu["others_cpu_pct"])  # fmt: skip
             results.append(result)
+        ctx.close()
     meta = {
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "duration_s": round(time.perf_counter() - started, 1),

@@ -167,6 +167,67 @@ def tenant_create(name: str, as_json: bool) -> None:
     click.echo(f"api_key:   {created['api_key']}   (shown once; scopes: {', '.join(created['scopes'])})")
 
 
+@cli.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--format", "format_", type=click.Choice(["csv", "jsonl", "json"]), help="Default: by extension.")
+@click.option("--map", "maps", multiple=True, metavar="FIELD=COLUMN", help='e.g. --map scores.nps="NPS score".')
+@click.option("--mapping", type=click.Path(exists=True, dir_okay=False), help="A JSON object of field → column.")
+@click.option("--channel", default="survey", show_default=True, help="For rows that name no channel.")
+@click.option("--source", default="import", show_default=True, help="For rows that name no source.")
+@click.option("--tz", default="UTC", show_default=True, help="The time zone of times written without one.")
+@click.option("--batch-size", type=click.IntRange(1, 1000), default=1000, show_default=True)
+@click.option("--gateway", envvar="CXM_GATEWAY_URL", help="Default: CXM_GATEWAY_URL, else the running `cxm up`.")
+@click.option("--api-key", envvar="CXM_API_KEY", help="Default: CXM_API_KEY.")
+@click.option("--checkpoint", type=click.Path(dir_okay=False), help="Default: <data dir>/imports/<file digest>.json.")
+@click.option("--no-resume", is_flag=True, help="Ignore the checkpoint (the server still drops duplicates).")
+@click.option("--errors-file", type=click.Path(dir_okay=False), help="Write every rejected row here as CSV.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--quiet", is_flag=True, help="No progress line.")
+def import_(
+    file: str,
+    format_: str | None,
+    maps: tuple[str, ...],
+    mapping: str | None,
+    channel: str,
+    source: str,
+    tz: str,
+    batch_size: int,
+    gateway: str | None,
+    api_key: str | None,
+    checkpoint: str | None,
+    no_resume: bool,
+    errors_file: str | None,
+    as_json: bool,
+    quiet: bool,
+) -> None:
+    """Import feedback from a CSV, JSON Lines or JSON file through the gateway; safe to rerun."""
+    from pathlib import Path
+
+    from cxm_cli import importer
+
+    if not api_key:
+        raise click.UsageError("an API key is needed: --api-key or CXM_API_KEY (see `cxm tenant create`)")
+    try:
+        columns = importer.parse_mapping(maps, Path(mapping) if mapping else None)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    options = importer.Options(
+        format=format_, mapping=columns, channel=channel, source=source, tz=tz, batch_size=batch_size,
+        checkpoint=Path(checkpoint) if checkpoint else None, resume=not no_resume,
+        errors_file=Path(errors_file) if errors_file else None,
+    )  # fmt: skip
+    progress = None if quiet else importer.Progress()
+    try:
+        summary = importer.run_import(
+            Path(file), gateway=gateway or gateway_url(), api_key=api_key, options=options, progress=progress
+        )
+    except importer.ImportFailed as exc:
+        if exc.summary is not None:
+            click.echo(importer.format_summary(exc.summary), err=True)
+        raise click.ClickException(str(exc)) from exc
+    click.echo(json.dumps(summary.to_dict(), indent=2) if as_json else importer.format_summary(summary))
+
+
 @cli.group("dead-letters")
 def dead_letters_group() -> None:
     """Inspect and redrive messages that consumers gave up on."""

@@ -19,9 +19,9 @@ from typing import Any
 import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from cxm_common.db import driver
 from cxm_common.envelope import Envelope
 
 PII = "_pii"
@@ -95,45 +95,48 @@ class KeyRing:
         wanted = sorted(set(subjects))
         if not wanted:
             return {}
+        pg = await driver(conn)
         if create:
             if tenant_id is None:
                 raise ValueError("creating data keys needs the tenant")
-            fresh = {s: os.urandom(32) for s in wanted}
-            await conn.execute(
-                text(
-                    "INSERT INTO crypto_keys (subject_id, tenant_id, wrapped) "
-                    "SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:tenants AS uuid[]), CAST(:wrapped AS bytea[])) "
-                    "ON CONFLICT (subject_id) DO NOTHING"
-                ),
-                {
-                    "ids": wanted,
-                    "tenants": [tenant_id] * len(wanted),
-                    "wrapped": [self.master.wrap(fresh[s], s) for s in wanted],
-                },
-            )
-        rows = await conn.execute(
-            text("SELECT subject_id, wrapped FROM crypto_keys WHERE subject_id = ANY(CAST(:ids AS uuid[]))"),
-            {"ids": wanted},
-        )
+            fresh = [os.urandom(32) for _ in wanted]
+            await pg.execute(
+                "INSERT INTO crypto_keys (subject_id, tenant_id, wrapped) "
+                "SELECT s, $2, w FROM unnest($1::uuid[], $3::bytea[]) AS t(s, w) ON CONFLICT (subject_id) DO NOTHING",
+                wanted, tenant_id, [self.master.wrap(k, s) for k, s in zip(fresh, wanted, strict=True)],
+            )  # fmt: skip
+        rows = await pg.fetch("SELECT subject_id, wrapped FROM crypto_keys WHERE subject_id = ANY($1::uuid[])", wanted)
         found: dict[uuid.UUID, bytes | None] = dict.fromkeys(wanted)
         for row in rows:
-            found[row.subject_id] = self.master.unwrap(row.wrapped, row.subject_id) if row.wrapped else None
+            subject, wrapped = row["subject_id"], row["wrapped"]
+            found[subject] = self.master.unwrap(wrapped, subject) if wrapped else None
         return found
 
     async def destroy(self, conn: AsyncConnection, subject: uuid.UUID) -> None:
         """Destroy a subject's data key for good: everything sealed with it becomes unreadable."""
-        await conn.execute(
-            text("UPDATE crypto_keys SET wrapped = NULL, destroyed_at = now() WHERE subject_id = :s"), {"s": subject}
+        await (await driver(conn)).execute(
+            "UPDATE crypto_keys SET wrapped = NULL, destroyed_at = now() WHERE subject_id = $1", subject
         )
 
     async def seal_pii(
         self, conn: AsyncConnection, tenant_id: uuid.UUID, subject: uuid.UUID, fields: dict[str, Any]
     ) -> dict[str, Any]:
         """The `_pii` section for event data: `fields` sealed with the subject's key (created if needed)."""
-        key = (await self.keys(conn, tenant_id, [subject], create=True))[subject]
-        if key is None:
-            raise PermissionError(f"the data key of {subject} was destroyed (erased customer)")
-        return {"subject": str(subject), "fields": {k: seal(key, v, subject) for k, v in fields.items()}}
+        [section] = await self.seal_many(conn, tenant_id, [(subject, fields)])
+        return section
+
+    async def seal_many(
+        self, conn: AsyncConnection, tenant_id: uuid.UUID, items: Sequence[tuple[uuid.UUID, dict[str, Any]]]
+    ) -> list[dict[str, Any]]:
+        """`_pii` sections for many subjects at once (one round trip for all their keys)."""
+        keys = await self.keys(conn, tenant_id, [subject for subject, _ in items], create=True)
+        sections = []
+        for subject, fields in items:
+            key = keys[subject]
+            if key is None:
+                raise PermissionError(f"the data key of {subject} was destroyed (erased customer)")
+            sections.append({"subject": str(subject), "fields": {k: seal(key, v, subject) for k, v in fields.items()}})
+        return sections
 
     async def unseal_events(self, conn: AsyncConnection, events: Sequence[Envelope]) -> list[Envelope]:
         """Events with their `_pii` section opened into plain fields (None where the key was destroyed)."""

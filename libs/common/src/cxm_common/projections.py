@@ -23,13 +23,18 @@ class Projection:
     name: str
     tables: Sequence[str]
     apply: Callable[[AsyncConnection, Envelope], Awaitable[None]]
+    apply_many: Callable[[AsyncConnection, Sequence[Envelope]], Awaitable[None]] | None = None
+    """Optional: the same effect for many events at once (bulk statements), used when it is given."""
 
 
 async def project(conn: AsyncConnection, projections: Sequence[Projection], events: Sequence[Envelope]) -> None:
     """Apply freshly appended events to every projection, in the caller's transaction."""
-    for event in events:
-        for projection in projections:
-            await projection.apply(conn, event)
+    for projection in projections:
+        if projection.apply_many is not None:
+            await projection.apply_many(conn, events)
+        else:
+            for event in events:
+                await projection.apply(conn, event)
 
 
 async def replay(

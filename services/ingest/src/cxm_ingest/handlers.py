@@ -99,13 +99,12 @@ class Ingest:
         existing = await _existing(conn, tenant, [i for i in ids if i is not None])
         seen: set[uuid.UUID] = set()
         raw_text = raw[:RAW_LIMIT].decode("utf-8", "replace") if raw else None
+        fresh: list[tuple[Record, uuid.UUID, uuid.UUID | None]] = []
         for record, record_uuid, customer in zip(records, ids, resolution.customers, strict=True):
             if isinstance(record, CustomerRecord):
                 if customer is not None and record.attributes:
-                    events.append(
-                        _event(c.CUSTOMER_UPDATED, tenant, customer,
-                               {"customer_id": str(customer), "keys_added": [], "attributes": record.attributes}, None)
-                    )  # fmt: skip
+                    data = {"customer_id": str(customer), "keys_added": [], "attributes": record.attributes}
+                    events.append(_event(c.CUSTOMER_UPDATED, tenant, customer, data, None))
                 result.ids.append(customer)
                 continue
             assert record_uuid is not None
@@ -114,64 +113,27 @@ class Ingest:
                 result.duplicates += 1
                 continue
             seen.add(record_uuid)
+            if isinstance(record, InteractionRecord) and customer is None:
+                continue  # an interaction needs a customer; a source that named none is acknowledged, not stored
             result.accepted += 1
+            fresh.append((record, record_uuid, customer))
+        # One round trip for every data key the new records need; anonymous feedback gets a key of its own.
+        sealed = await self.keyring.seal_many(
+            conn,
+            tenant,
+            [(customer or record_uuid, _private(record, raw_text)) for record, record_uuid, customer in fresh],
+        )
+        for (record, record_uuid, customer), section in zip(fresh, sealed, strict=True):
             if isinstance(record, FeedbackRecord):
-                events.append(
-                    await self._feedback(conn, tenant, record_uuid, record, customer, connection_id, raw_text)
-                )
-            elif customer is not None:
-                events.append(await self._interaction(conn, tenant, record_uuid, record, customer))
+                events.append(_feedback(tenant, record_uuid, record, customer, connection_id, section))
+            else:
+                assert isinstance(record, InteractionRecord) and customer is not None
+                events.append(_interaction(tenant, record_uuid, record, customer, section))
         if events:
             stored = await append_many(conn, _by_stream(events))
             await project(conn, [INGEST_READ_MODELS], stored)
             await claim_keys(conn, tenant, stored)
         return result
-
-    async def _feedback(
-        self,
-        conn: AsyncConnection,
-        tenant: uuid.UUID,
-        feedback_id: uuid.UUID,
-        record: FeedbackRecord,
-        customer: uuid.UUID | None,
-        connection_id: uuid.UUID | None,
-        raw: str | None,
-    ) -> Envelope:
-        data: dict[str, Any] = {
-            "feedback_id": str(feedback_id),
-            "customer_id": str(customer) if customer else None,
-            "channel": record.channel,
-            "source": record.source,
-            "connection_id": str(connection_id) if connection_id else None,
-            "external_id": record.external_id,
-            "scores": {"nps": record.scores.nps, "csat": record.scores.csat, "ces": record.scores.ces},
-            "touchpoint": record.touchpoint,
-            "occurred_at": (record.occurred_at or datetime.now(UTC)).isoformat(),
-            "metadata": record.metadata,
-        }
-        pii: dict[str, Any] = {"text": record.text}
-        if raw is not None:
-            pii["raw"] = raw
-        # Anonymous feedback gets a key of its own, so its text is sealed all the same.
-        data["_pii"] = await self.keyring.seal_pii(conn, tenant, customer or feedback_id, pii)
-        return _event(c.FEEDBACK_RECEIVED, tenant, feedback_id, data, record.occurred_at)
-
-    async def _interaction(
-        self, conn: AsyncConnection, tenant: uuid.UUID, interaction_id: uuid.UUID, record: InteractionRecord,
-        customer: uuid.UUID,
-    ) -> Envelope:  # fmt: skip
-        data: dict[str, Any] = {
-            "interaction_id": str(interaction_id),
-            "customer_id": str(customer),
-            "name": record.name,
-            "channel": record.channel,
-            "source": record.source,
-            "external_id": record.external_id,
-            "occurred_at": (record.occurred_at or datetime.now(UTC)).isoformat(),
-        }
-        if record.properties:
-            data["_pii"] = await self.keyring.seal_pii(conn, tenant, customer, {"properties": record.properties})
-        return _event(c.INTERACTION_RECORDED, tenant, interaction_id, data, record.occurred_at)
 
     async def erase(self, tenant: uuid.UUID, customer: uuid.UUID) -> uuid.UUID:
         """Crypto-shred a customer (and those merged into it): destroy the keys, purge read models, publish."""
@@ -201,6 +163,54 @@ class Ingest:
     async def history(self, conn: AsyncConnection, stream: uuid.UUID) -> list[Envelope]:
         """One aggregate's events."""
         return await load(conn, str(stream))
+
+
+def _private(record: Record, raw: str | None) -> dict[str, Any]:
+    """The fields of a record that are sealed with its customer's key."""
+    if isinstance(record, FeedbackRecord):
+        return {"text": record.text, **({"raw": raw} if raw is not None else {})}
+    assert isinstance(record, InteractionRecord)
+    return {"properties": record.properties}
+
+
+def _feedback(
+    tenant: uuid.UUID,
+    feedback_id: uuid.UUID,
+    record: FeedbackRecord,
+    customer: uuid.UUID | None,
+    connection_id: uuid.UUID | None,
+    sealed: dict[str, Any],
+) -> Envelope:
+    data: dict[str, Any] = {
+        "feedback_id": str(feedback_id),
+        "customer_id": str(customer) if customer else None,
+        "channel": record.channel,
+        "source": record.source,
+        "connection_id": str(connection_id) if connection_id else None,
+        "external_id": record.external_id,
+        "scores": {"nps": record.scores.nps, "csat": record.scores.csat, "ces": record.scores.ces},
+        "touchpoint": record.touchpoint,
+        "occurred_at": (record.occurred_at or datetime.now(UTC)).isoformat(),
+        "metadata": record.metadata,
+        "_pii": sealed,
+    }
+    return _event(c.FEEDBACK_RECEIVED, tenant, feedback_id, data, record.occurred_at)
+
+
+def _interaction(
+    tenant: uuid.UUID, interaction_id: uuid.UUID, record: InteractionRecord, customer: uuid.UUID, sealed: dict[str, Any]
+) -> Envelope:
+    data: dict[str, Any] = {
+        "interaction_id": str(interaction_id),
+        "customer_id": str(customer),
+        "name": record.name,
+        "channel": record.channel,
+        "source": record.source,
+        "external_id": record.external_id,
+        "occurred_at": (record.occurred_at or datetime.now(UTC)).isoformat(),
+        "_pii": sealed,
+    }
+    return _event(c.INTERACTION_RECORDED, tenant, interaction_id, data, record.occurred_at)
 
 
 def _ref(record: Record) -> CustomerRef | None:

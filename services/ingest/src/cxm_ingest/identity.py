@@ -83,6 +83,7 @@ class IdentityResolver:
             )  # fmt: skip
             known = {r["digest"]: r["customer_id"] for r in rows}
         resolution = Resolution(customers=[])
+        to_seal: list[tuple[dict[str, Any], uuid.UUID, dict[str, Any]]] = []
         for ref, digests in zip(refs, wanted, strict=True):
             if ref is None or not digests:
                 resolution.customers.append(None)
@@ -110,11 +111,15 @@ class IdentityResolver:
             if new_keys or not owners:
                 data: dict[str, Any] = {"customer_id": str(customer), "keys_added": new_keys, "attributes": {}}
                 if pii:
-                    data["_pii"] = await self.keyring.seal_pii(conn, tenant, customer, pii)
+                    to_seal.append((data, customer, pii))
                 resolution.events.append(_event(c.CUSTOMER_UPDATED, tenant, customer, data))
             for key in new_keys:
                 known[key["digest"]] = customer
             resolution.customers.append(customer)
+        if to_seal:
+            sections = await self.keyring.seal_many(conn, tenant, [(subject, pii) for _, subject, pii in to_seal])
+            for (data, _, _), section in zip(to_seal, sections, strict=True):
+                data["_pii"] = section  # the events hold `data` by reference
         return resolution
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -14,64 +16,86 @@ from cxm_common.envelope import Envelope
 from cxm_common.projections import Projection
 from cxm_ingest import contracts as c
 
+_FEEDBACK_SQL = """
+    INSERT INTO feedback (id, tenant_id, customer_id, channel, source, connection_id, external_id, nps, csat, ces,
+                          touchpoint, occurred_at, received_at, metadata, pii)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::jsonb, $15::jsonb)
+    ON CONFLICT (id) DO NOTHING
+"""
+_INTERACTION_SQL = """
+    INSERT INTO interactions (id, tenant_id, customer_id, name, channel, source, external_id, occurred_at,
+                              received_at, pii)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb)
+    ON CONFLICT (id) DO NOTHING
+"""
+
+
+_CUSTOMER_SQL = """
+    INSERT INTO customers (id, tenant_id, created_at, updated_at, attributes, pii)
+    VALUES ($1, $2, $3, $3, $4::jsonb, $5::jsonb)
+    ON CONFLICT (id) DO UPDATE SET
+        updated_at = excluded.updated_at,
+        attributes = customers.attributes || excluded.attributes,
+        pii = CASE WHEN excluded.pii IS NULL THEN customers.pii
+                   WHEN customers.pii IS NULL THEN excluded.pii
+                   ELSE jsonb_set(customers.pii, '{fields}', (customers.pii -> 'fields') || (excluded.pii -> 'fields'))
+              END
+"""
+_KEY_SQL = """
+    INSERT INTO customer_keys (tenant_id, digest, kind, customer_id) VALUES ($1, $2, $3, $4)
+    ON CONFLICT (tenant_id, digest) DO NOTHING
+"""
+
+
+def _customer_row(event: Envelope) -> tuple[Any, ...]:
+    d = event.data
+    section = d.get(PII)
+    return (
+        uuid.UUID(d["customer_id"]), event.tenant_id, _time(event), orjson.dumps(d.get("attributes") or {}).decode(),
+        orjson.dumps(section).decode() if section else None,
+    )  # fmt: skip
+
+
+def _key_rows(events: Sequence[Envelope]) -> list[tuple[Any, ...]]:
+    return [
+        (e.tenant_id, k["digest"], k["kind"], uuid.UUID(e.data["customer_id"]))
+        for e in events
+        for k in e.data.get("keys_added") or []
+    ]
+
+
+def _feedback_row(event: Envelope) -> tuple[Any, ...]:
+    d = event.data
+    scores = d.get("scores") or {}
+    return (
+        uuid.UUID(d["feedback_id"]), event.tenant_id, _uuid(d.get("customer_id")), d["channel"], d["source"],
+        _uuid(d.get("connection_id")), d.get("external_id"), scores.get("nps"), scores.get("csat"), scores.get("ces"),
+        d.get("touchpoint"), event.time, event.recorded_at or event.time,
+        orjson.dumps(d.get("metadata") or {}).decode(), _pii(d),
+    )  # fmt: skip
+
+
+def _interaction_row(event: Envelope) -> tuple[Any, ...]:
+    d = event.data
+    return (
+        uuid.UUID(d["interaction_id"]), event.tenant_id, uuid.UUID(d["customer_id"]), d["name"], d.get("channel"),
+        d["source"], d.get("external_id"), event.time, event.recorded_at or event.time, _pii(d),
+    )  # fmt: skip
+
 
 async def apply(conn: AsyncConnection, event: Envelope) -> None:
     """Apply one ingest event to the read models."""
     pg = await driver(conn)
     d = event.data
     if event.type == c.FEEDBACK_RECEIVED:
-        scores = d.get("scores") or {}
-        await pg.execute(
-            """
-            INSERT INTO feedback (id, tenant_id, customer_id, channel, source, connection_id, external_id, nps, csat,
-                                  ces, touchpoint, occurred_at, received_at, metadata, pii)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::jsonb, $15::jsonb)
-            ON CONFLICT (id) DO NOTHING
-            """,
-            uuid.UUID(d["feedback_id"]), event.tenant_id, _uuid(d.get("customer_id")), d["channel"], d["source"],
-            _uuid(d.get("connection_id")), d.get("external_id"), scores.get("nps"), scores.get("csat"),
-            scores.get("ces"), d.get("touchpoint"), event.time, event.recorded_at or event.time,
-            orjson.dumps(d.get("metadata") or {}).decode(), _pii(d),
-        )  # fmt: skip
+        await pg.execute(_FEEDBACK_SQL, *_feedback_row(event))
     elif event.type == c.INTERACTION_RECORDED:
-        await pg.execute(
-            """
-            INSERT INTO interactions (id, tenant_id, customer_id, name, channel, source, external_id, occurred_at,
-                                      received_at, pii)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb)
-            ON CONFLICT (id) DO NOTHING
-            """,
-            uuid.UUID(d["interaction_id"]), event.tenant_id, uuid.UUID(d["customer_id"]), d["name"], d.get("channel"),
-            d["source"], d.get("external_id"), event.time, event.recorded_at or event.time, _pii(d),
-        )  # fmt: skip
+        await pg.execute(_INTERACTION_SQL, *_interaction_row(event))
     elif event.type == c.CUSTOMER_UPDATED:
-        customer = uuid.UUID(d["customer_id"])
-        section = d.get(PII)
-        await pg.execute(
-            """
-            INSERT INTO customers (id, tenant_id, created_at, updated_at, attributes, pii)
-            VALUES ($1, $2, $3, $3, $4::jsonb, $5::jsonb)
-            ON CONFLICT (id) DO UPDATE SET
-                updated_at = excluded.updated_at,
-                attributes = customers.attributes || excluded.attributes,
-                pii = CASE WHEN excluded.pii IS NULL THEN customers.pii
-                           WHEN customers.pii IS NULL THEN excluded.pii
-                           ELSE jsonb_set(customers.pii, '{fields}',
-                                          (customers.pii -> 'fields') || (excluded.pii -> 'fields')) END
-            """,
-            customer, event.tenant_id, _time(event), orjson.dumps(d.get("attributes") or {}).decode(),
-            orjson.dumps(section).decode() if section else None,
-        )  # fmt: skip
-        keys = d.get("keys_added") or []
+        await pg.execute(_CUSTOMER_SQL, *_customer_row(event))
+        keys = _key_rows([event])
         if keys:
-            await pg.execute(
-                """
-                INSERT INTO customer_keys (tenant_id, digest, kind, customer_id)
-                SELECT $1, * FROM unnest($2::text[], $3::text[]) AS k(digest, kind), (SELECT $4::uuid) AS c
-                ON CONFLICT (tenant_id, digest) DO NOTHING
-                """,
-                event.tenant_id, [k["digest"] for k in keys], [k["kind"] for k in keys], customer,
-            )  # fmt: skip
+            await pg.executemany(_KEY_SQL, keys)
     elif event.type == c.CUSTOMER_MERGED:
         survivor = uuid.UUID(d["customer_id"])
         merged = [uuid.UUID(m) for m in d["merged_ids"]]
@@ -104,6 +128,36 @@ async def apply(conn: AsyncConnection, event: Envelope) -> None:
         )  # fmt: skip
 
 
+async def apply_many(conn: AsyncConnection, events: Sequence[Envelope]) -> None:
+    """Apply events in order, with one pipelined statement for each run of feedback or interactions."""
+    pg = await driver(conn)
+    run: list[Envelope] = []
+
+    async def flush() -> None:
+        if not run:
+            return
+        if run[0].type == c.FEEDBACK_RECEIVED:
+            await pg.executemany(_FEEDBACK_SQL, [_feedback_row(e) for e in run])
+        elif run[0].type == c.INTERACTION_RECORDED:
+            await pg.executemany(_INTERACTION_SQL, [_interaction_row(e) for e in run])
+        else:
+            await pg.executemany(_CUSTOMER_SQL, [_customer_row(e) for e in run])
+            keys = _key_rows(run)
+            if keys:
+                await pg.executemany(_KEY_SQL, keys)
+        run.clear()
+
+    for event in events:
+        if event.type in (c.FEEDBACK_RECEIVED, c.INTERACTION_RECORDED, c.CUSTOMER_UPDATED):
+            if run and run[0].type != event.type:
+                await flush()
+            run.append(event)
+            continue
+        await flush()
+        await apply(conn, event)
+    await flush()
+
+
 def _uuid(value: str | None) -> uuid.UUID | None:
     return uuid.UUID(value) if value else None
 
@@ -118,5 +172,8 @@ def _time(event: Envelope) -> datetime:
 
 
 INGEST_READ_MODELS = Projection(
-    name="ingest", tables=["feedback", "interactions", "customer_keys", "customers", "erasures"], apply=apply
+    name="ingest",
+    tables=["feedback", "interactions", "customer_keys", "customers", "erasures"],
+    apply=apply,
+    apply_many=apply_many,
 )

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from cxm_ingest.sources import (
+    app_store,
     delighted,
     freshdesk,
     generic,
+    google_play,
     hubspot,
     intercom,
     salesforce,
@@ -29,5 +31,7 @@ ADAPTERS: dict[str, SourceAdapter] = {
         delighted,
         twilio,
         generic,
+        google_play,
+        app_store,
     )
 }
