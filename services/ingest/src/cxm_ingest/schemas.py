@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from cxm_ingest.domain.records import CHANNELS
 
@@ -23,10 +23,15 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class Lenient(BaseModel):
-    """Unknown fields are ignored (e.g. a `tenant_id` a client sends has no effect)."""
+class Lenient(Strict):
+    """Strict, except that a `tenant_id` is dropped unread: the tenant comes from the API key, never the body."""
 
-    model_config = ConfigDict(extra="ignore")
+    @model_validator(mode="before")
+    @classmethod
+    def _ignore_tenant(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "tenant_id" in data:
+            return {k: v for k, v in data.items() if k != "tenant_id"}
+        return data
 
 
 def _not_far_future(value: datetime | None) -> datetime | None:
