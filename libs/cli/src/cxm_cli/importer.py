@@ -15,7 +15,9 @@ import random
 import re
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
@@ -31,6 +33,7 @@ SCORE_RANGES = {"nps": (0, 10), "csat": (1, 5), "ces": (1, 7)}
 MAX_TEXT = 20_000
 MAX_METADATA_KEYS = 64
 MAX_BATCH = 1000
+MAX_CONCURRENCY = 16
 MAX_BODY_BYTES = 8 * 1024 * 1024  # below the gateway's 10 MiB default for batch routes
 HEAD_BYTES = 64 * 1024
 FIRST_REASONS = 20
@@ -84,6 +87,7 @@ class Options:
     source: str = "import"
     tz: str = "UTC"
     batch_size: int = MAX_BATCH
+    concurrency: int = 2
     checkpoint: Path | None = None
     resume: bool = True
     errors_file: Path | None = None
@@ -140,6 +144,16 @@ class Pending:
 
     row: SourceRow
     body: bytes
+
+
+@dataclass
+class Sent:
+    """What the server made of one batch."""
+
+    sent: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    refused: list[tuple[SourceRow, str]] = field(default_factory=list)
 
 
 def parse_mapping(pairs: tuple[str, ...] | list[str], mapping_file: Path | None = None) -> dict[str, str]:
@@ -582,6 +596,8 @@ class Importer:
             raise ValueError(f"--channel {options.channel!r} is not one of {', '.join(CHANNELS)}")
         if not 1 <= options.batch_size <= MAX_BATCH:
             raise ValueError(f"--batch-size must be 1 to {MAX_BATCH}")
+        if not 1 <= options.concurrency <= MAX_CONCURRENCY:
+            raise ValueError(f"--concurrency must be 1 to {MAX_CONCURRENCY}")
         try:
             self.zone = ZoneInfo(options.tz)
         except (ZoneInfoNotFoundError, ValueError):
@@ -648,30 +664,52 @@ class Importer:
         batch: list[Pending] = []
         size = 0
         last_line = 0
-        for row in reader.rows():
-            summary.rows += 1
-            if summary.rows <= skip:
-                summary.skipped += 1
-                continue
-            try:
-                if row.values is None:
-                    raise RowError(row.problem or "unreadable")
-                body = orjson.dumps(converter.convert(row.values, row.line))
-            except RowError as exc:
-                self._reject(row, str(exc))
-            else:
-                if batch and (len(batch) >= self.options.batch_size or size + len(body) > MAX_BODY_BYTES):
-                    self._send(batch)
-                    self._confirm(summary.rows - 1, last_line)
-                    batch, size = [], 0
-                batch.append(Pending(row, body))
-                size += len(body) + 1
-            last_line = row.line
-            if self.progress is not None:
-                self.progress.update(summary, reader.fraction())
-        if batch:
-            self._send(batch)
+        # Batches in flight, oldest first; waiting on the oldest keeps what the checkpoint confirms a prefix.
+        flying: deque[tuple[Future[Sent], int, int]] = deque()
+        pool = ThreadPoolExecutor(max_workers=self.options.concurrency)
+        try:
+            for row in reader.rows():
+                summary.rows += 1
+                if summary.rows <= skip:
+                    summary.skipped += 1
+                    continue
+                try:
+                    if row.values is None:
+                        raise RowError(row.problem or "unreadable")
+                    body = orjson.dumps(converter.convert(row.values, row.line))
+                except RowError as exc:
+                    self._reject(row, str(exc))
+                else:
+                    if batch and (len(batch) >= self.options.batch_size or size + len(body) > MAX_BODY_BYTES):
+                        flying.append((pool.submit(self._send, batch), summary.rows - 1, last_line))
+                        batch, size = [], 0
+                        while len(flying) >= self.options.concurrency:
+                            self._land(*flying.popleft())
+                    batch.append(Pending(row, body))
+                    size += len(body) + 1
+                last_line = row.line
+                if self.progress is not None:
+                    self.progress.update(summary, reader.fraction())
+            if batch:
+                flying.append((pool.submit(self._send, batch), summary.rows, last_line))
+            while flying:
+                self._land(*flying.popleft())
+        except BaseException:
+            # Don't wait for batches in flight: closing the client ends their retries, dedupe covers the rest.
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown()
         self._confirm(summary.rows, last_line, complete=True)
+
+    def _land(self, future: Future[Sent], rows: int, line: int) -> None:
+        """Count what a batch did and confirm the rows up to it."""
+        sent = future.result()
+        self.summary.sent += sent.sent
+        self.summary.accepted += sent.accepted
+        self.summary.duplicates += sent.duplicates
+        for row, reason in sent.refused:
+            self._reject(row, reason)
+        self._confirm(rows, line)
 
     def _confirm(self, rows: int, line: int, complete: bool = False) -> None:
         if self.errors is not None:
@@ -685,8 +723,9 @@ class Importer:
         if self.errors is not None:
             self.errors.write(row, reason)
 
-    def _send(self, batch: list[Pending]) -> None:
+    def _send(self, batch: list[Pending]) -> Sent:
         """Send a batch; a refused batch loses the items the server names (or is halved) and the rest goes again."""
+        result = Sent()
         parts = [batch]
         while parts:
             part = parts.pop(0)
@@ -694,25 +733,25 @@ class Importer:
             status = response.status_code
             if status in (200, 201, 202):
                 answer = _json(response)
-                self.summary.sent += len(part)
-                self.summary.accepted += int(answer.get("accepted", 0))
-                self.summary.duplicates += int(answer.get("duplicates", 0))
+                result.sent += len(part)
+                result.accepted += int(answer.get("accepted", 0))
+                result.duplicates += int(answer.get("duplicates", 0))
                 continue
             if status not in (400, 413, 422):
                 raise ImportFailed(f"unexpected answer {status} from {self.gateway}: {_detail(response)}")
             refused = _item_errors(response, len(part)) if status == 422 else {}
             if refused:
-                for index, reason in sorted(refused.items()):
-                    self._reject(part[index].row, f"refused by the server: {reason}")
+                result.refused.extend((part[i].row, f"refused by the server: {r}") for i, r in sorted(refused.items()))
                 rest = [p for i, p in enumerate(part) if i not in refused]
                 if rest:
                     parts.insert(0, rest)
             elif len(part) == 1:
-                self._reject(part[0].row, f"refused by the server ({status}): {_detail(response)}")
+                result.refused.append((part[0].row, f"refused by the server ({status}): {_detail(response)}"))
             else:
                 # Nothing names the culprit (e.g. a body too large, or not JSON): halve until it is isolated.
                 middle = len(part) // 2
                 parts[0:0] = [part[:middle], part[middle:]]
+        return result
 
     def _post(self, body: bytes) -> httpx.Response:
         """POST a batch, retrying rate limits, outages and connection errors with backoff."""

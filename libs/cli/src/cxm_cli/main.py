@@ -176,6 +176,7 @@ def tenant_create(name: str, as_json: bool) -> None:
 @click.option("--source", default="import", show_default=True, help="For rows that name no source.")
 @click.option("--tz", default="UTC", show_default=True, help="The time zone of times written without one.")
 @click.option("--batch-size", type=click.IntRange(1, 1000), default=1000, show_default=True)
+@click.option("--concurrency", type=click.IntRange(1, 16), default=2, show_default=True, help="Batches in flight.")
 @click.option("--gateway", envvar="CXM_GATEWAY_URL", help="Default: CXM_GATEWAY_URL, else the running `cxm up`.")
 @click.option("--api-key", envvar="CXM_API_KEY", help="Default: CXM_API_KEY.")
 @click.option("--checkpoint", type=click.Path(dir_okay=False), help="Default: <data dir>/imports/<file digest>.json.")
@@ -192,6 +193,7 @@ def import_(
     source: str,
     tz: str,
     batch_size: int,
+    concurrency: int,
     gateway: str | None,
     api_key: str | None,
     checkpoint: str | None,
@@ -213,7 +215,7 @@ def import_(
         raise click.UsageError(str(exc)) from exc
     options = importer.Options(
         format=format_, mapping=columns, channel=channel, source=source, tz=tz, batch_size=batch_size,
-        checkpoint=Path(checkpoint) if checkpoint else None, resume=not no_resume,
+        concurrency=concurrency, checkpoint=Path(checkpoint) if checkpoint else None, resume=not no_resume,
         errors_file=Path(errors_file) if errors_file else None,
     )  # fmt: skip
     progress = None if quiet else importer.Progress()

@@ -99,13 +99,27 @@ class KeyRing:
         if create:
             if tenant_id is None:
                 raise ValueError("creating data keys needs the tenant")
-            fresh = [os.urandom(32) for _ in wanted]
-            await pg.execute(
-                "INSERT INTO crypto_keys (subject_id, tenant_id, wrapped) "
-                "SELECT s, $2, w FROM unnest($1::uuid[], $3::bytea[]) AS t(s, w) ON CONFLICT (subject_id) DO NOTHING",
-                wanted, tenant_id, [self.master.wrap(k, s) for k, s in zip(fresh, wanted, strict=True)],
+            # One round trip: rows inserted now come from `made`, existing ones from the table.
+            fresh = [self.master.wrap(os.urandom(32), s) for s in wanted]
+            rows = await pg.fetch(
+                """
+                WITH made AS (
+                    INSERT INTO crypto_keys (subject_id, tenant_id, wrapped)
+                    SELECT s, $2, w FROM unnest($1::uuid[], $3::bytea[]) AS t(s, w)
+                    ON CONFLICT (subject_id) DO NOTHING
+                    RETURNING subject_id, wrapped
+                )
+                SELECT subject_id, wrapped FROM made
+                UNION ALL
+                SELECT subject_id, wrapped FROM crypto_keys
+                WHERE subject_id = ANY($1::uuid[]) AND subject_id NOT IN (SELECT subject_id FROM made)
+                """,
+                wanted, tenant_id, fresh,
             )  # fmt: skip
-        rows = await pg.fetch("SELECT subject_id, wrapped FROM crypto_keys WHERE subject_id = ANY($1::uuid[])", wanted)
+        else:
+            rows = await pg.fetch(
+                "SELECT subject_id, wrapped FROM crypto_keys WHERE subject_id = ANY($1::uuid[])", wanted
+            )
         found: dict[uuid.UUID, bytes | None] = dict.fromkeys(wanted)
         for row in rows:
             subject, wrapped = row["subject_id"], row["wrapped"]

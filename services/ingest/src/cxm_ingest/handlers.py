@@ -96,7 +96,9 @@ class Ingest:
             record_id(tenant, _kind(r), _source(r), _external(r)) if not isinstance(r, CustomerRecord) else None
             for r in records
         ]
-        existing = await _existing(conn, tenant, [i for i in ids if i is not None])
+        # Only ids derived from a source's own id can already exist; fresh UUIDv7s cannot.
+        derived = [i for i, r in zip(ids, records, strict=True) if i is not None and _external(r)]
+        existing = await _existing(conn, tenant, derived)
         seen: set[uuid.UUID] = set()
         raw_text = raw[:RAW_LIMIT].decode("utf-8", "replace") if raw else None
         fresh: list[tuple[Record, uuid.UUID, uuid.UUID | None]] = []

@@ -14,6 +14,7 @@ from cxm_common.service import Background, Runtime, ServiceSpec
 from cxm_ingest import api, connections, webhooks
 from cxm_ingest.config import Settings
 from cxm_ingest.projections import INGEST_READ_MODELS
+from cxm_ingest.reviews.poller import ReviewPoller
 from cxm_ingest.wiring import build
 
 
@@ -24,7 +25,7 @@ def routers(runtime: Runtime) -> Sequence[APIRouter]:
 
 
 def schedulers(runtime: Runtime) -> Sequence[Background]:
-    """Housekeeping: forget deliveries (and idempotency keys) past their retention."""
+    """Housekeeping (forget deliveries and idempotency keys past their retention) and the app-store review poller."""
     settings = runtime.settings
     assert isinstance(settings, Settings)
 
@@ -41,7 +42,7 @@ def schedulers(runtime: Runtime) -> Sequence[Background]:
                 pass
             await sleep_or_stop(stop, 3600)
 
-    return [prune]
+    return [prune, ReviewPoller(build(runtime)).run]
 
 
 SPEC = ServiceSpec(

@@ -189,7 +189,7 @@ class ReviewPoller:
                 done = await self._read(session, tenant, connection_id, connection["source"], config, high_water)
             except PollError as error:
                 result = PollResult(connection_id, error.outcome, error.reason, high_water=high_water)
-                retry_s = interval if error.outcome == "refused" else min(interval, ERROR_RETRY_S)
+                retry_s: float = interval if error.outcome == "refused" else min(interval, ERROR_RETRY_S)
                 if error.retry_after_s is not None:
                     retry_s = error.retry_after_s
             else:
