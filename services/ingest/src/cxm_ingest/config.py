@@ -14,3 +14,8 @@ class Settings(CommonSettings):
     rotation_grace_s: int = 24 * 3600
     delivery_retention_days: int = 14
     erasure_services: tuple[str, ...] = ("ingest",)
+    review_api_hosts: tuple[str, ...] = (
+        "androidpublisher.googleapis.com",
+        "oauth2.googleapis.com",
+        "api.appstoreconnect.apple.com",
+    )

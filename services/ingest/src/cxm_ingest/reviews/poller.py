@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import jwt
@@ -264,6 +265,11 @@ class ReviewPoller:
 
     async def _request(self, session: aiohttp.ClientSession, method: str, url: str, what: str, **kwargs: Any) -> Any:
         """One request's JSON answer; PollError on any failure, with the reason to log."""
+        host = urlsplit(url).hostname or ""
+        if host not in self.ctx.settings.review_api_hosts:
+            # Tenants choose these URLs: only hosts the operator allows are ever called (no requests to internal
+            # addresses on a tenant's say-so).
+            raise PollError("refused", f"{what} host {host!r} is not in CXM_INGEST_REVIEW_API_HOSTS")
         try:
             async with session.request(method, url, allow_redirects=False, **kwargs) as response:
                 if response.status == 200:
