@@ -27,6 +27,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import httpx
 import orjson
 
+from cxm_cli.state import data_dir
+
 # The API's channels and limits, repeated here because the CLI imports no service.
 CHANNELS = ("survey", "ticket", "chat", "email", "sms", "review", "social", "call", "in_app", "web", "other")
 SCORE_RANGES = {"nps": (0, 10), "csat": (1, 5), "ces": (1, 7)}
@@ -35,7 +37,6 @@ MAX_METADATA_KEYS = 64
 MAX_BATCH = 1000
 MAX_CONCURRENCY = 16
 MAX_BODY_BYTES = 8 * 1024 * 1024  # below the gateway's 10 MiB default for batch routes
-HEAD_BYTES = 64 * 1024
 FIRST_REASONS = 20
 SOURCE_RE = re.compile(r"^[a-z0-9_.-]+$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+$")
@@ -189,17 +190,16 @@ def detect_format(path: Path, given: str | None) -> str:
 
 
 def file_digest(path: Path) -> str:
-    """Identifies the file's content cheaply: a digest of its first 64 KiB and its size."""
-    size = path.stat().st_size
+    """Identifies the file's whole content, so an edited file never reuses another's row ids."""
+    digest = hashlib.sha256()
     with path.open("rb") as f:
-        head = f.read(HEAD_BYTES)
-    return hashlib.sha256(head + b"\0" + str(size).encode()).hexdigest()[:32]
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()[:32]
 
 
 def default_checkpoint(digest: str) -> Path:
     """Where a file's checkpoint lives by default: `<data dir>/imports/<digest>.json`."""
-    from cxm_cli.state import data_dir
-
     return data_dir() / "imports" / f"{digest}.json"
 
 
@@ -332,11 +332,15 @@ class Converter:
             raise RowError(f"occurred_at {value!r} is not an ISO 8601 time") from None
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=self.zone)
-        if moment > self.latest:
-            raise RowError(f"occurred_at {value!r} is more than a day in the future")
         if moment.year < 1970:
             raise RowError(f"occurred_at {value!r} is before 1970")
-        return moment.astimezone(UTC).isoformat()
+        try:
+            moment = moment.astimezone(UTC)
+        except OverflowError:
+            raise RowError(f"occurred_at {value!r} is out of range") from None
+        if moment > self.latest:
+            raise RowError(f"occurred_at {value!r} is more than a day in the future")
+        return moment.isoformat()
 
     def _metadata(self, row: dict[str, Any]) -> dict[str, Any]:
         metadata: dict[str, Any] = {}
@@ -546,9 +550,9 @@ class ErrorsFile:
 class Progress:
     """Progress on stderr: a `\\r` line on a terminal, a plain line every 10 s otherwise."""
 
-    def __init__(self, stream: TextIO = sys.stderr) -> None:
-        self.stream = stream
-        self.tty = stream.isatty()
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
         self.every = 0.2 if self.tty else 10.0
         self.last = 0.0
         self.started = time.monotonic()
@@ -900,7 +904,7 @@ def _backoff(attempt: int, retry_after: str | None) -> float:
                 moment = None
             if moment is not None and moment.tzinfo is not None:
                 return min(60.0, max(0.0, (moment - datetime.now(UTC)).total_seconds()))
-    return min(30.0, 0.5 * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
+    return min(30.0, 0.5 * 2.0 ** (attempt - 1)) * random.uniform(0.5, 1.0)
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:

@@ -224,7 +224,9 @@ def import_(
             Path(file), gateway=gateway or gateway_url(), api_key=api_key, options=options, progress=progress
         )
     except importer.ImportFailed as exc:
-        if exc.summary is not None:
+        if exc.summary is not None and as_json:
+            click.echo(json.dumps(exc.summary.to_dict(), indent=2))
+        elif exc.summary is not None:
             click.echo(importer.format_summary(exc.summary), err=True)
         raise click.ClickException(str(exc)) from exc
     click.echo(json.dumps(summary.to_dict(), indent=2) if as_json else importer.format_summary(summary))

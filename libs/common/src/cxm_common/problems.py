@@ -79,7 +79,7 @@ def _validation_errors(exc: RequestValidationError) -> tuple[int, str, list[dict
             malformed = True
         errors.append(
             {
-                "loc": [str(part) for part in err.get("loc", ())],
+                "loc": [part if isinstance(part, int) else str(part) for part in err.get("loc", ())],
                 "msg": str(err.get("msg", "")),
                 "type": str(err.get("type", "")),
             }

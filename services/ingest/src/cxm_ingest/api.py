@@ -99,6 +99,19 @@ def routers(ctx: IngestContext) -> list[APIRouter]:
         if key is None:
             return Response(orjson.dumps(await run()), status_code=status, media_type="application/json")
         request_hash = hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+        async with engine.connect() as lock:
+            # Two requests with one key at the same time: the second waits for the first's answer.
+            await (await driver(lock)).execute("SELECT pg_advisory_lock(hashtextextended($1, 0))", f"{tenant}:{key}")
+            try:
+                return await once(tenant, key, request_hash, status, run)
+            finally:
+                await (await driver(lock)).execute(
+                    "SELECT pg_advisory_unlock(hashtextextended($1, 0))", f"{tenant}:{key}"
+                )
+
+    async def once(
+        tenant: uuid.UUID, key: str, request_hash: str, status: int, run: Callable[[], Awaitable[dict[str, Any]]]
+    ) -> Response:
         async with engine.begin() as conn:
             await set_tenant(conn, tenant)
             row = await (await driver(conn)).fetchrow(

@@ -41,9 +41,10 @@ def _not_far_future(value: datetime | None) -> datetime | None:
         raise ValueError("times need a time zone (e.g. 2026-01-31T12:00:00Z)")
     if value > datetime.now(UTC) + timedelta(days=1):
         raise ValueError("more than a day in the future")
+    value = value.astimezone(UTC)
     if value.year < 1970:
         raise ValueError("before 1970")
-    return value.astimezone(UTC)
+    return value
 
 
 class CustomerIn(Strict):
@@ -77,6 +78,17 @@ class FeedbackIn(Lenient):
     metadata: dict[str, Any] = Field(default_factory=dict, max_length=64)
 
     _check_time = field_validator("occurred_at")(_not_far_future)
+
+    @model_validator(mode="after")
+    def _says_something(self) -> FeedbackIn:
+        if (
+            not (self.text and self.text.strip())
+            and self.scores.nps is None
+            and self.scores.csat is None
+            and (self.scores.ces is None)
+        ):
+            raise ValueError("feedback needs a text or at least one score")
+        return self
 
 
 class FeedbackBatchIn(Strict):
