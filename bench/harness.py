@@ -87,10 +87,14 @@ class Target:
         """The goal as text, e.g. `≥ 2,000`."""
         parts = []
         if self.minimum is not None:
-            parts.append(f"≥ {self.minimum:,.0f}")
+            parts.append(f"≥ {_figure(self.minimum)}")
         if self.maximum is not None:
-            parts.append(f"≤ {self.maximum:,.0f}")
+            parts.append(f"≤ {_figure(self.maximum)}")
         return " and ".join(parts)
+
+
+def _figure(value: float) -> str:
+    return f"{value:,.0f}" if value >= 10 or value == int(value) else f"{value:g}"
 
 
 @dataclass

@@ -42,6 +42,9 @@ _CLAIM_BATCH_SQL = """
     ON CONFLICT DO NOTHING
     RETURNING event_id
 """
+_REDRIVE_ANY_SQL = (
+    "SELECT EXISTS (SELECT 1 FROM dead_letters WHERE consumer = $1 AND status IN ('redrive_requested', 'dead'))"
+)
 _CLAIM_ONE_SQL = text(
     "INSERT INTO inbox (consumer, event_id) VALUES (:consumer, :id) ON CONFLICT DO NOTHING RETURNING event_id"
 )
@@ -112,7 +115,9 @@ class ConsumerRunner:
     ack_wait_s: float = 30.0
     max_ack_pending: int = 2000
     fetch_timeout_s: float = 1.0
-    redrive_poll_s: float = 2.0
+    redrive_poll_s: float = 5.0
+    on_commit: Callable[[], None] | None = None
+    """Called after a batch committed (the service's relay then publishes what the handlers appended)."""
     applied: int = field(default=0, init=False)
 
     @property
@@ -186,6 +191,8 @@ class ConsumerRunner:
             for m in msgs
         ]
         await self.apply(items)
+        if self.on_commit is not None:
+            self.on_commit()
         # Acks only after the commit: a crash before this point redelivers, and the inbox absorbs it.
         for item in items:
             assert item.msg is not None and item.outcome is not None
@@ -331,6 +338,10 @@ class ConsumerRunner:
 
     async def redrive_requested(self) -> int:
         """Re-apply the dead letters marked for redrive; return how many were applied."""
+        async with self.engine.connect() as conn:
+            # Most passes find nothing: one round trip, no transaction.
+            if not await (await driver(conn)).fetchval(_REDRIVE_ANY_SQL, self.durable):
+                return 0
         async with self.engine.begin() as conn:
             rows = (
                 await conn.execute(

@@ -37,6 +37,7 @@ _CLAIM_SQL = """
 """
 _DELETE_SQL = "DELETE FROM outbox WHERE position = ANY($1::bigint[])"
 _BACKLOG_SQL = text("SELECT count(*) FROM outbox")
+_ANY_SQL = "SELECT EXISTS (SELECT 1 FROM outbox)"
 
 
 class _Row:
@@ -75,6 +76,7 @@ class Relay:
         prefix: str = "",
         batch_size: int = 1000,
         idle_poll_s: float = 0.02,
+        max_idle_poll_s: float = 0.1,
         publish_timeout_s: float = 5.0,
         keyring: KeyRing | None = None,
     ) -> None:
@@ -84,6 +86,7 @@ class Relay:
         self.prefix = prefix
         self.batch_size = batch_size
         self.idle_poll_s = idle_poll_s
+        self.max_idle_poll_s = max(idle_poll_s, max_idle_poll_s)
         self.publish_timeout_s = publish_timeout_s
         self.keyring = keyring
         self._wake = asyncio.Event()
@@ -95,6 +98,10 @@ class Relay:
 
     async def publish_once(self) -> int:
         """Publish one batch from the outbox and return how many events it published."""
+        async with self.engine.connect() as conn:
+            # An idle outbox costs one round trip, not a transaction.
+            if not await (await driver(conn)).fetchval(_ANY_SQL):
+                return 0
         async with self.engine.begin() as conn:
             await set_tenant(conn, ALL_TENANTS)
             pg = await driver(conn)
@@ -141,6 +148,7 @@ class Relay:
     async def run(self, stop: asyncio.Event) -> None:
         """Publish until `stop` is set, polling briefly when idle and backing off while a dependency is down."""
         failures = 0
+        idle = 0
         last_backlog_check = 0.0
         while not stop.is_set():
             try:
@@ -159,9 +167,14 @@ class Relay:
                 except Exception:  # the gauge is advisory; the next pass reports the failure
                     pass
             if count < self.batch_size:
+                # Poll less often while nothing comes; a commit in this process wakes the relay at once.
+                idle = 0 if count else idle + 1
+                delay = min(self.max_idle_poll_s, self.idle_poll_s * 2 ** min(idle, 10))
                 self._wake.clear()
                 wake = asyncio.ensure_future(self._wake.wait())
                 stopping = asyncio.ensure_future(stop.wait())
-                await asyncio.wait({wake, stopping}, timeout=self.idle_poll_s, return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait({wake, stopping}, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
                 wake.cancel()
                 stopping.cancel()
+                if wake.done() and not wake.cancelled():
+                    idle = 0

@@ -156,6 +156,8 @@ class Runtime:
                 prefix=s.nats_prefix,
                 batch_size=s.relay_batch_size,
                 idle_poll_s=s.relay_idle_poll_s,
+                # In one process every commit wakes the relay, so idle polls only catch other writers' commits.
+                max_idle_poll_s=max(s.relay_max_idle_poll_s, 1.0) if self.role == "all" else s.relay_max_idle_poll_s,
                 keyring=self.keyring,
             )
             workers.append(self.relay.run(self.stop))
@@ -172,6 +174,7 @@ class Runtime:
                     backoff_s=s.consumer_backoff_s,
                     ack_wait_s=s.consumer_ack_wait_s,
                     max_ack_pending=s.consumer_max_ack_pending,
+                    on_commit=self.committed,
                 )
                 self.runners.append(runner)
                 workers.append(_retry_until(self.stop, partial(runner.run, self.stop)))

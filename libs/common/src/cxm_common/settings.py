@@ -44,6 +44,7 @@ class CommonSettings(BaseSettings):
 
     relay_batch_size: int = 1000
     relay_idle_poll_s: float = 0.02
+    relay_max_idle_poll_s: float = 0.1
     stream_max_age_s: int = 7 * 24 * 3600
     stream_duplicate_window_s: int = 15 * 60
     stream_replicas: int = 1
