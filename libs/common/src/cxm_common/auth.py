@@ -76,6 +76,11 @@ def issue_token(secret: str, principal: Principal, ttl_s: float = 60.0, *, audie
 
 def verify_token(secret: str, token: str, *, audience: str = _AUDIENCE) -> Principal:
     """Return the principal a valid token for `audience` carries, or raise `InvalidInternalToken`."""
+    return verify_token_with_expiry(secret, token, audience=audience)[0]
+
+
+def verify_token_with_expiry(secret: str, token: str, *, audience: str = _AUDIENCE) -> tuple[Principal, float]:
+    """Like `verify_token`, with the token's expiry (Unix time)."""
     if not secret:
         raise InvalidInternalToken("no internal token secret configured: every request is refused")
     try:
@@ -92,7 +97,8 @@ def verify_token(secret: str, token: str, *, audience: str = _AUDIENCE) -> Princ
         scopes = frozenset(str(s) for s in claims.get("scp") or ())
     except (jwt.PyJWTError, ValueError, TypeError, KeyError) as exc:
         raise InvalidInternalToken(str(exc)) from exc
-    return Principal(tenant_id=tenant, scopes=scopes, key_id=claims.get("kid"), request_id=claims.get("rid"))
+    principal = Principal(tenant_id=tenant, scopes=scopes, key_id=claims.get("kid"), request_id=claims.get("rid"))
+    return principal, float(claims["exp"])
 
 
 def principal_of(request: Request) -> Principal:

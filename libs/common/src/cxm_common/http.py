@@ -12,7 +12,7 @@ from opentelemetry.trace import SpanKind
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cxm_common.auth import INTERNAL_TOKEN_HEADER, InvalidInternalToken, verify_token
+from cxm_common.auth import INTERNAL_TOKEN_HEADER, InvalidInternalToken, Principal, verify_token_with_expiry
 from cxm_common.observability import HTTP_LATENCY, span_from_traceparent
 from cxm_common.problems import problem
 
@@ -88,6 +88,19 @@ class InternalAuthMiddleware:
     def __init__(self, app: ASGIApp, secret: str) -> None:
         self.app = app
         self.secret = secret
+        # The gateway reuses a token for many requests: remember verified ones until they expire.
+        self._verified: dict[str, tuple[Principal, float]] = {}
+
+    def _verify(self, token: str) -> Principal:
+        cached = self._verified.get(token)
+        now = time.time()
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        principal, expires = verify_token_with_expiry(self.secret, token)
+        if len(self._verified) > 10_000:
+            self._verified.clear()
+        self._verified[token] = (principal, expires)
+        return principal
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
@@ -101,7 +114,7 @@ class InternalAuthMiddleware:
         try:
             if token is None:
                 raise InvalidInternalToken("missing internal token")
-            principal = verify_token(self.secret, token)
+            principal = self._verify(token)
         except InvalidInternalToken:
             response = problem(401, "Requests must come through the gateway.")
             await response(scope, receive, send)
