@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 import orjson
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Response
 from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
 
 from cxm_common.auth import scoped
 from cxm_common.db import driver, set_tenant
@@ -20,7 +21,7 @@ from cxm_common.pagination import decode_cursor, encode_cursor, limit_param
 from cxm_common.problems import StrictJsonRoute
 from cxm_ingest import queries
 from cxm_ingest.domain.identity import TENANT_KEY
-from cxm_ingest.domain.records import CustomerRecord, CustomerRef, FeedbackRecord, InteractionRecord, Scores
+from cxm_ingest.domain.records import CustomerRecord, CustomerRef, FeedbackRecord, InteractionRecord, Record, Scores
 from cxm_ingest.handlers import IngestResult
 from cxm_ingest.schemas import (
     Accepted,
@@ -133,14 +134,19 @@ def routers(ctx: IngestContext) -> list[APIRouter]:
             )  # fmt: skip
         return Response(answer, status_code=status, media_type="application/json")
 
+    async def accept(tenant: uuid.UUID, key: str | None, body: BaseModel, records: list[Record], one: bool) -> Response:
+        """Store records once per idempotency key; answer with the id (one) or the batch's counts."""
+
+        async def run() -> dict[str, Any]:
+            result = await ctx.ingest.store(tenant, records)
+            ctx.runtime.committed()
+            return {"id": str(result.ids[0]), "duplicate": result.duplicates == 1} if one else _batch(result)
+
+        return await idempotent(tenant, key, body.model_dump(mode="json"), 202, run)
+
     @router.post("/v1/feedback", status_code=202, response_model=Accepted, tags=["feedback"], summary="Send feedback")
     async def post_feedback(body: FeedbackIn, tenant: Writer, idempotency_key: IdempotencyKey = None) -> Response:
-        async def run() -> dict[str, Any]:
-            result = await ctx.ingest.store(tenant, [feedback_record(body)])
-            ctx.runtime.committed()
-            return {"id": str(result.ids[0]), "duplicate": result.duplicates == 1}
-
-        return await idempotent(tenant, idempotency_key, body.model_dump(mode="json"), 202, run)
+        return await accept(tenant, idempotency_key, body, [feedback_record(body)], one=True)
 
     @router.post(
         "/v1/feedback/batch", status_code=202, response_model=BatchAccepted, tags=["feedback"],
@@ -149,24 +155,14 @@ def routers(ctx: IngestContext) -> list[APIRouter]:
     async def post_feedback_batch(
         body: FeedbackBatchIn, tenant: Writer, idempotency_key: IdempotencyKey = None
     ) -> Response:
-        async def run() -> dict[str, Any]:
-            result = await ctx.ingest.store(tenant, [feedback_record(i) for i in body.items])
-            ctx.runtime.committed()
-            return _batch(result)
-
-        return await idempotent(tenant, idempotency_key, body.model_dump(mode="json"), 202, run)
+        return await accept(tenant, idempotency_key, body, [feedback_record(i) for i in body.items], one=False)
 
     @router.post(
         "/v1/interactions", status_code=202, response_model=Accepted, tags=["interactions"],
         summary="Record an interaction",
     )  # fmt: skip
     async def post_interaction(body: InteractionIn, tenant: Writer, idempotency_key: IdempotencyKey = None) -> Response:
-        async def run() -> dict[str, Any]:
-            result = await ctx.ingest.store(tenant, [interaction_record(body)])
-            ctx.runtime.committed()
-            return {"id": str(result.ids[0]), "duplicate": result.duplicates == 1}
-
-        return await idempotent(tenant, idempotency_key, body.model_dump(mode="json"), 202, run)
+        return await accept(tenant, idempotency_key, body, [interaction_record(body)], one=True)
 
     @router.post(
         "/v1/interactions/batch", status_code=202, response_model=BatchAccepted, tags=["interactions"],
@@ -175,12 +171,7 @@ def routers(ctx: IngestContext) -> list[APIRouter]:
     async def post_interactions_batch(
         body: InteractionBatchIn, tenant: Writer, idempotency_key: IdempotencyKey = None
     ) -> Response:
-        async def run() -> dict[str, Any]:
-            result = await ctx.ingest.store(tenant, [interaction_record(i) for i in body.items])
-            ctx.runtime.committed()
-            return _batch(result)
-
-        return await idempotent(tenant, idempotency_key, body.model_dump(mode="json"), 202, run)
+        return await accept(tenant, idempotency_key, body, [interaction_record(i) for i in body.items], one=False)
 
     @router.get("/v1/feedback/export", tags=["feedback"], summary="Export feedback as CSV or JSON Lines",
                 responses={200: {"content": {"text/csv": {}, "application/x-ndjson": {}}}})  # fmt: skip
