@@ -9,7 +9,7 @@ from nats.aio.client import Client
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from cxm_common.crypto import PII, KeyRing, MasterKey, seal, unseal
+from cxm_common.crypto import PII, KeyDestroyed, KeyRing, MasterKey, seal, unseal
 from cxm_common.envelope import Envelope
 from cxm_common.eventstore import append, load
 from cxm_common.relay import Relay
@@ -58,7 +58,7 @@ async def test_after_the_key_is_destroyed_nothing_can_read_the_pii(engine: Async
     async with engine.connect() as conn:
         [event] = await keyring.unseal_events(conn, await load(conn, "c"))
     assert event.data == {"name": None}
-    with pytest.raises(PermissionError):
+    with pytest.raises(KeyDestroyed):
         async with engine.begin() as conn:
             await keyring.seal_pii(conn, TENANT, customer, {"name": "again"})
 

@@ -214,3 +214,11 @@ async def test_malformed_bodies_on_gateway_routes_are_clear_4xx(gateway: Gateway
             response = await client.post("/v1/admin/tenants", content=body, headers={**admin, "content-type": ctype})
             assert response.status_code == status, (body, response.text)
         await asyncio.sleep(0)
+
+
+async def test_dot_segments_are_refused(gateway: GatewayFactory) -> None:
+    async with gateway() as url, httpx.AsyncClient(base_url=url) as client:
+        key = (await new_tenant(client))["api_key"]
+        # An encoded `..` would let a webhook path (no API key) reach another route once decoded upstream.
+        response = await client.get("/v1/webhooks/..%2F..%2Fv1/feedback", headers=bearer(key))
+        assert response.status_code == 400

@@ -68,3 +68,17 @@ async def test_erasure_makes_a_customers_pii_unreadable_and_leaves_others_alone(
     await engine.dispose()
     assert "4111" not in everything and "gone@example.com" not in everything and "crm-gone" not in everything
     assert (await stack.client.delete("/v1/customers/crm-gone", headers=h)).status_code == 404
+
+
+async def test_erasure_also_forgets_what_metadata_said(stack: Stack) -> None:
+    h = bearer((await stack.tenant())["api_key"])
+    made = await stack.client.post(
+        "/v1/feedback",
+        json={"channel": "survey", "customer": {"id": "crm-m"}, "text": "t", "metadata": {"job": "nurse at St Mary"}},
+        headers=h,
+    )
+    assert (await stack.client.get(f"/v1/feedback/{made.json()['id']}", headers=h)).json()["metadata"] == {
+        "job": "nurse at St Mary"
+    }
+    await stack.client.delete("/v1/customers/crm-m", headers=h)
+    assert (await stack.client.get(f"/v1/feedback/{made.json()['id']}", headers=h)).json()["metadata"] == {}

@@ -94,3 +94,25 @@ async def test_another_tenant_sees_nothing(stack: Stack) -> None:
     fid = made.json()["id"]
     assert (await stack.client.get(f"/v1/feedback/{fid}", headers=bearer(b["api_key"]))).status_code == 404
     assert (await stack.client.get("/v1/feedback", headers=bearer(b["api_key"]))).json()["items"] == []
+
+
+async def test_concurrent_repeats_of_one_idempotency_key_store_once(stack: Stack) -> None:
+    import asyncio
+
+    h = {**bearer((await stack.tenant())["api_key"]), "Idempotency-Key": "same"}
+    answers = await asyncio.gather(
+        *(stack.client.post("/v1/feedback", json={"channel": "chat", "text": "once"}, headers=h) for _ in range(6))
+    )
+    assert {a.status_code for a in answers} == {202}
+    assert len({a.json()["id"] for a in answers}) == 1
+    assert len((await stack.client.get("/v1/feedback", headers=bearer(h["Authorization"][7:]))).json()["items"]) == 1
+
+
+async def test_times_and_filters_out_of_range_are_422_not_500(stack: Stack) -> None:
+    h = bearer((await stack.tenant())["api_key"])
+    ancient = {"channel": "chat", "text": "x", "occurred_at": "0001-01-01T00:00:00+01:00"}
+    assert (await stack.client.post("/v1/feedback", json=ancient, headers=h)).status_code == 422
+    for params in ({"from": "0001-01-01T00:00:00+01:00"}, {"channel": "\x00"}, {"source": "a" * 200},
+                   {"from": "2026-01-01T00:00:00"}):  # fmt: skip
+        assert (await stack.client.get("/v1/feedback", params=params, headers=h)).status_code == 422, params
+    assert (await stack.client.post("/v1/feedback", json={"channel": "chat"}, headers=h)).status_code == 422

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cxm_common.db import driver
 from cxm_common.envelope import Envelope
+from cxm_common.eventstore import ConcurrencyError
 
 PII = "_pii"
 _PREFIX = "enc:v1:"
@@ -80,6 +81,10 @@ def unseal(data_key: bytes | None, token: Any, subject: uuid.UUID) -> Any:
         return orjson.loads(AESGCM(data_key).decrypt(raw[:12], raw[12:], subject.bytes))
     except InvalidTag:
         return None
+
+
+class KeyDestroyed(ConcurrencyError):
+    """A subject's key was destroyed (the customer was erased) while the command ran: decide again."""
 
 
 class KeyRing:
@@ -148,7 +153,7 @@ class KeyRing:
         for subject, fields in items:
             key = keys[subject]
             if key is None:
-                raise PermissionError(f"the data key of {subject} was destroyed (erased customer)")
+                raise KeyDestroyed([str(subject)])
             sections.append({"subject": str(subject), "fields": {k: seal(key, v, subject) for k, v in fields.items()}})
         return sections
 

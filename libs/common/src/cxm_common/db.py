@@ -84,13 +84,9 @@ async def set_tenant(conn: AsyncConnection, tenant_id: uuid.UUID | str | None) -
 
 
 # Errors that say the database (not the statement) failed: the work should be retried later.
-TRANSIENT_SQLSTATES = frozenset(
-    {
-        "08000", "08001", "08003", "08004", "08006", "08007",  # connection exceptions
-        "40001", "40P01",  # serialization failure, deadlock
-        "53300", "57P01", "57P02", "57P03",  # too many connections, admin shutdown, crash, cannot connect now
-    }
-)  # fmt: skip
+TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "25006"})  # serialization, deadlock, read-only (failover)
+# Connection exceptions, insufficient resources, operator intervention, system errors: the server, not the input.
+TRANSIENT_SQLSTATE_CLASSES = ("08", "53", "57", "58")
 
 
 def is_transient_db_error(exc: BaseException) -> bool:
@@ -98,16 +94,22 @@ def is_transient_db_error(exc: BaseException) -> bool:
     from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
     from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-    if isinstance(exc, (OperationalError, InterfaceError, PoolTimeout, ConnectionError, OSError)):
+    if isinstance(exc, (OperationalError, InterfaceError, PoolTimeout, ConnectionError)):
         return True
     if isinstance(exc, asyncpg.InterfaceError):  # raised by statements run on the driver directly
         return True
     if isinstance(exc, asyncpg.PostgresError):
-        return getattr(exc, "sqlstate", None) in TRANSIENT_SQLSTATES
+        return _transient_sqlstate(getattr(exc, "sqlstate", None))
     if isinstance(exc, DBAPIError):
         if exc.connection_invalidated:
             return True
         orig = exc.orig
         sqlstate = getattr(orig, "sqlstate", None) or getattr(getattr(orig, "__cause__", None), "sqlstate", None)
-        return sqlstate in TRANSIENT_SQLSTATES
+        return _transient_sqlstate(sqlstate)
     return False
+
+
+def _transient_sqlstate(sqlstate: str | None) -> bool:
+    if not sqlstate:
+        return False
+    return sqlstate in TRANSIENT_SQLSTATES or sqlstate[:2] in TRANSIENT_SQLSTATE_CLASSES

@@ -65,12 +65,14 @@ class ObservabilityMiddleware:
             await send(message)
 
         method = scope.get("method", "GET")
-        with span_from_traceparent(f"{method} {scope.get('path', '')}", traceparent, SpanKind.SERVER) as span:
+        # Named by the route template once routed: paths carry ids, keys and URL tokens that must not be exported.
+        with span_from_traceparent(f"HTTP {method}", traceparent, SpanKind.SERVER) as span:
             try:
                 await self.app(scope, receive, send_wrapper)
             finally:
                 route = scope.get("route")
                 template = getattr(route, "path", None) or "unmatched"
+                span.update_name(f"{method} {template}")
                 span.set_attribute("http.route", template)
                 span.set_attribute("http.response.status_code", status)
                 HTTP_LATENCY.labels(self.service, method, template, f"{status // 100}xx").observe(

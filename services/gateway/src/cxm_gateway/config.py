@@ -27,4 +27,5 @@ class Settings(CommonSettings):
     internal_token_ttl_s: float = 60.0
     stream_token_ttl_s: float = 300.0
     stream_heartbeat_s: float = 15.0
+    stream_resume_window_s: float = 900.0
     cors_origins: tuple[str, ...] = ()

@@ -102,6 +102,9 @@ class Edge:
             await problem(431, "Request headers are too large.")(scope, receive, send)
             return
         path: str = scope["path"]
+        if any(segment in (".", "..") for segment in path.split("/")):
+            await problem(400, "Dot segments are not allowed in paths.")(scope, receive, send)
+            return
         route = route_for(path, self.settings.max_body_bytes, self.settings.max_batch_body_bytes)
         if route is None:
             if path.startswith("/v1/") and not path.startswith("/v1/admin/"):
@@ -169,7 +172,9 @@ class Edge:
     async def _forward(
         self, scope: Scope, send: Send, route: Route, principal: Principal, body: bytes, request_id: str
     ) -> None:
-        url = self.upstreams[route.service] + scope["path"]
+        # The path as the client encoded it: decoding `%23` or `%2F` here would name another resource upstream.
+        raw_path = scope.get("raw_path")
+        url = self.upstreams[route.service] + (raw_path.decode("latin-1") if raw_path else scope["path"])
         if scope.get("query_string"):
             url += "?" + scope["query_string"].decode("latin-1")
         headers = _forwarded_headers(scope, keep_authorization=route.webhook)

@@ -105,6 +105,7 @@ def configure(runtime: Runtime, app: FastAPI) -> None:
             prefix=settings.nats_prefix,
             last_event_id=positions,
             heartbeat_s=settings.stream_heartbeat_s,
+            resume_window_s=settings.stream_resume_window_s,
         )
         return StreamingResponse(
             frames, media_type="text/event-stream", headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"}

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import time
 from collections.abc import AsyncIterator
 
 from fastapi import HTTPException
@@ -63,6 +64,7 @@ async def events(
     prefix: str,
     last_event_id: dict[str, int],
     heartbeat_s: float,
+    resume_window_s: float = 900.0,
     queue_size: int = 1000,
 ) -> AsyncIterator[bytes]:
     """Yield SSE frames of the principal's tenant until the client goes away."""
@@ -75,9 +77,14 @@ async def events(
         for service in services:
 
             async def deliver(msg: Msg, service: str = service) -> None:
-                # Other tenants' events are dropped here: the subject carries no tenant, the header does.
-                if (msg.headers or {}).get(HEADER_TENANT) == tenant:
-                    await queue.put((service, msg.metadata.sequence.stream, msg))
+                # Other tenants' events are dropped here: the subject carries no tenant, the header does. A resume
+                # reaches back `resume_window_s` at most: older events are history, read through the APIs (which
+                # honour erasures), not replayed from the stream.
+                if (msg.headers or {}).get(HEADER_TENANT) != tenant:
+                    return
+                if msg.metadata.timestamp.timestamp() < time.time() - resume_window_s:
+                    return
+                await queue.put((service, msg.metadata.sequence.stream, msg))
 
             start = positions.get(service)
             config = (

@@ -6,8 +6,8 @@ import csv
 import hashlib
 import io
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import datetime
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -17,11 +17,20 @@ from pydantic import BaseModel
 
 from cxm_common.auth import scoped
 from cxm_common.db import driver, set_tenant
+from cxm_common.eventstore import retry_on_conflict
 from cxm_common.pagination import decode_cursor, encode_cursor, limit_param
 from cxm_common.problems import StrictJsonRoute
 from cxm_ingest import queries
 from cxm_ingest.domain.identity import TENANT_KEY
-from cxm_ingest.domain.records import CustomerRecord, CustomerRef, FeedbackRecord, InteractionRecord, Record, Scores
+from cxm_ingest.domain.records import (
+    CustomerRecord,
+    CustomerRef,
+    FeedbackRecord,
+    InteractionRecord,
+    InvalidRecord,
+    Record,
+    Scores,
+)
 from cxm_ingest.handlers import IngestResult
 from cxm_ingest.schemas import (
     Accepted,
@@ -93,56 +102,48 @@ def routers(ctx: IngestContext) -> list[APIRouter]:
     router = APIRouter(route_class=StrictJsonRoute)
     engine = ctx.runtime.engine
 
-    async def idempotent(
-        tenant: uuid.UUID, key: str | None, body: Any, status: int, run: Callable[[], Awaitable[dict[str, Any]]]
-    ) -> Response:
-        """Run a write once per `Idempotency-Key`; a repeat gets the first answer, a different body a 422."""
-        if key is None:
-            return Response(orjson.dumps(await run()), status_code=status, media_type="application/json")
-        request_hash = hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
-        async with engine.connect() as lock:
-            # Two requests with one key at the same time: the second waits for the first's answer.
-            await (await driver(lock)).execute("SELECT pg_advisory_lock(hashtextextended($1, 0))", f"{tenant}:{key}")
-            try:
-                return await once(tenant, key, request_hash, status, run)
-            finally:
-                await (await driver(lock)).execute(
-                    "SELECT pg_advisory_unlock(hashtextextended($1, 0))", f"{tenant}:{key}"
-                )
-
-    async def once(
-        tenant: uuid.UUID, key: str, request_hash: str, status: int, run: Callable[[], Awaitable[dict[str, Any]]]
-    ) -> Response:
-        async with engine.begin() as conn:
-            await set_tenant(conn, tenant)
-            row = await (await driver(conn)).fetchrow(
-                "SELECT request_hash, status, response::text AS response FROM idempotency_keys "
-                "WHERE tenant_id = $1 AND key = $2",
-                tenant, key,
-            )  # fmt: skip
-        if row is not None:
-            if row["request_hash"] != request_hash:
-                raise HTTPException(422, "This Idempotency-Key was used with a different request body.")
-            return Response(row["response"], status_code=row["status"], media_type="application/json")
-        answer = orjson.dumps(await run())
-        async with engine.begin() as conn:
-            await set_tenant(conn, tenant)
-            await (await driver(conn)).execute(
-                "INSERT INTO idempotency_keys (tenant_id, key, request_hash, status, response) "
-                "VALUES ($1, $2, $3, $4, $5::jsonb) ON CONFLICT DO NOTHING",
-                tenant, key, request_hash, status, answer.decode(),
-            )  # fmt: skip
-        return Response(answer, status_code=status, media_type="application/json")
-
     async def accept(tenant: uuid.UUID, key: str | None, body: BaseModel, records: list[Record], one: bool) -> Response:
-        """Store records once per idempotency key; answer with the id (one) or the batch's counts."""
+        """Store records; with an `Idempotency-Key`, once per key (a repeat gets the first answer, another body a 422).
 
-        async def run() -> dict[str, Any]:
-            result = await ctx.ingest.store(tenant, records)
+        The key is claimed, the records stored and the answer kept in one transaction, under a lock on the key, so
+        a crash or a concurrent repeat can neither store twice nor lose the answer.
+        """
+        request_hash = hashlib.sha256(
+            orjson.dumps(body.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+        ).hexdigest()
+
+        async def once() -> Response:
+            async with engine.begin() as conn:
+                await set_tenant(conn, tenant)
+                pg = await driver(conn)
+                if key is not None:
+                    await pg.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"{tenant}:{key}")
+                    row = await pg.fetchrow(
+                        "SELECT request_hash, response::text AS response FROM idempotency_keys "
+                        "WHERE tenant_id = $1 AND key = $2",
+                        tenant, key,
+                    )  # fmt: skip
+                    if row is not None:
+                        if row["request_hash"] != request_hash:
+                            raise HTTPException(422, "This Idempotency-Key was used with a different request body.")
+                        return Response(row["response"], status_code=202, media_type="application/json")
+                try:
+                    result = await ctx.ingest.store_in(conn, tenant, records)
+                except InvalidRecord as exc:
+                    raise HTTPException(422, str(exc)) from exc
+                answer = orjson.dumps(
+                    {"id": str(result.ids[0]), "duplicate": result.duplicates == 1} if one else _batch(result)
+                )
+                if key is not None:
+                    await pg.execute(
+                        "INSERT INTO idempotency_keys (tenant_id, key, request_hash, status, response) "
+                        "VALUES ($1, $2, $3, 202, $4::jsonb)",
+                        tenant, key, request_hash, answer.decode(),
+                    )  # fmt: skip
             ctx.runtime.committed()
-            return {"id": str(result.ids[0]), "duplicate": result.duplicates == 1} if one else _batch(result)
+            return Response(answer, status_code=202, media_type="application/json")
 
-        return await idempotent(tenant, key, body.model_dump(mode="json"), 202, run)
+        return await retry_on_conflict(once, attempts=8)
 
     @router.post("/v1/feedback", status_code=202, response_model=Accepted, tags=["feedback"], summary="Send feedback")
     async def post_feedback(body: FeedbackIn, tenant: Writer, idempotency_key: IdempotencyKey = None) -> Response:
@@ -181,6 +182,8 @@ def routers(ctx: IngestContext) -> list[APIRouter]:
         from_: Annotated[datetime | None, Query(alias="from")] = None,
         to: datetime | None = None,
     ) -> StreamingResponse:
+        since, until = _bounded(from_, "from"), _bounded(to, "to")
+
         async def rows() -> AsyncIterator[bytes]:
             async with engine.begin() as conn:
                 await set_tenant(conn, tenant)
@@ -188,7 +191,7 @@ def routers(ctx: IngestContext) -> list[APIRouter]:
                     yield _csv_line(["id", "occurred_at", "channel", "source", "customer_id", "customer_key",
                                      "nps", "csat", "ces", "touchpoint", "text"])  # fmt: skip
                 keys: dict[uuid.UUID, str | None] = {}
-                async for item in queries.export_feedback(conn, ctx.keyring, tenant, since=from_, until=to):
+                async for item in queries.export_feedback(conn, ctx.keyring, tenant, since=since, until=until):
                     customer = item["customer_id"]
                     if customer is not None and customer not in keys:
                         found = await queries.customer(conn, ctx.keyring, tenant, customer)
@@ -220,14 +223,15 @@ def routers(ctx: IngestContext) -> list[APIRouter]:
     async def list_feedback(
         tenant: Reader,
         customer_id: Annotated[str | None, Query(min_length=1, max_length=256)] = None,
-        channel: str | None = None,
-        source: str | None = None,
+        channel: Annotated[str | None, Query(pattern=r"^[a-z_]{1,32}$")] = None,
+        source: Annotated[str | None, Query(pattern=r"^[a-z0-9_.-]{1,64}$")] = None,
         from_: Annotated[datetime | None, Query(alias="from")] = None,
         to: datetime | None = None,
         limit: int = limit_param(),
         cursor: str | None = None,
     ) -> dict[str, Any]:
         after = _after(decode_cursor(cursor))
+        from_, to = _bounded(from_, "from"), _bounded(to, "to")
         async with engine.begin() as conn:
             await set_tenant(conn, tenant)
             customers = None
@@ -305,9 +309,25 @@ def _after(position: dict[str, Any] | None) -> tuple[datetime, uuid.UUID] | None
     if position is None:
         return None
     try:
-        return datetime.fromisoformat(position["at"]), uuid.UUID(position["id"])
-    except (KeyError, TypeError, ValueError) as exc:
+        at = datetime.fromisoformat(position["at"])
+        return _bounded(at, "cursor"), uuid.UUID(position["id"])
+    except (KeyError, TypeError, ValueError, HTTPException) as exc:
         raise HTTPException(400, "The cursor is not one this API returned.") from exc
+
+
+def _bounded(value: datetime | None, name: str) -> datetime | None:
+    """A query time Postgres can compare: with a time zone, between 1970 and 9999."""
+    if value is None:
+        return None
+    try:
+        if value.tzinfo is None:
+            raise ValueError
+        utc = value.astimezone(UTC)
+    except (ValueError, OverflowError) as exc:
+        raise HTTPException(422, f"`{name}` must be a time with a time zone, after 1970.") from exc
+    if not 1970 <= utc.year <= 9999:
+        raise HTTPException(422, f"`{name}` must be a time with a time zone, after 1970.")
+    return utc
 
 
 def _csv_line(cells: list[Any]) -> bytes:

@@ -94,13 +94,17 @@ async def apply(conn: AsyncConnection, event: Envelope) -> None:
         )  # fmt: skip
     elif event.type == c.CONNECTION_ROTATED:
         await pg.execute(
-            "UPDATE connections SET secrets = $2::jsonb, rotated_at = $3, grace_until = $4 WHERE id = $1",
+            "UPDATE connections SET secrets = $2::jsonb, rotated_at = $3, grace_until = $4 "
+            "WHERE id = $1 AND tenant_id = $5",
             uuid.UUID(d["connection_id"]), orjson.dumps(d[SECRET]).decode(), event.time,
-            datetime.fromisoformat(d["grace_until"]),
+            datetime.fromisoformat(d["grace_until"]), event.tenant_id,
         )  # fmt: skip
     elif event.type == c.CONNECTION_DELETED:
         await pg.execute(
-            "UPDATE connections SET deleted_at = $2 WHERE id = $1", uuid.UUID(d["connection_id"]), event.time
+            "UPDATE connections SET deleted_at = $2 WHERE id = $1 AND tenant_id = $3",
+            uuid.UUID(d["connection_id"]),
+            event.time,
+            event.tenant_id,
         )
 
 
@@ -193,7 +197,10 @@ def routers(ctx: IngestContext) -> list[APIRouter]:
                 row = await load_connection(ctx, conn, r["id"])
                 if row is not None:
                     adapter = ADAPTERS[row["source"]]
-                    items.append(out(adapter, row, masked(adapter, row["config"])))
+                    listed = out(adapter, row, masked(adapter, row["config"]))
+                    if adapter.uses_path_token:  # the URL carries the secret: shown in full only at creation
+                        listed["webhook_url"] = listed["webhook_url"].rsplit("/", 1)[0] + "/…"
+                    items.append(listed)
         return {"items": items}
 
     async def owned(conn: AsyncConnection, tenant: uuid.UUID, cid: uuid.UUID) -> dict[str, Any]:

@@ -4,7 +4,8 @@ Free text and PII travel in the `_pii` section, sealed with the customer's data 
 by the relay, so subscribers receive them in the clear and seal them again with keys of their own:
 
 - `ingest.feedback.received.v1`: `feedback_id, customer_id|null, channel, source, connection_id|null,
-  external_id|null, scores {nps, csat, ces}, touchpoint, occurred_at, metadata` + PII `text`, `raw`.
+  external_id|null, scores {nps, csat, ces}, touchpoint, occurred_at` + PII `text`, `metadata`, `raw` (the
+  source's request, kept only when it concerns this one customer).
 - `ingest.interaction.recorded.v1`: `interaction_id, customer_id, name, channel, source, external_id,
   occurred_at` + PII `properties`.
 - `ingest.customer.updated.v1`: `customer_id, keys_added [{kind, digest}], attributes {segment, plan, region,

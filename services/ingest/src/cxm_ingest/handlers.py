@@ -18,7 +18,14 @@ from cxm_common.ids import deterministic_uuid, uuid7
 from cxm_common.observability import current_traceparent
 from cxm_common.projections import project
 from cxm_ingest import contracts as c
-from cxm_ingest.domain.records import CustomerRecord, CustomerRef, FeedbackRecord, InteractionRecord, Record
+from cxm_ingest.domain.records import (
+    CustomerRecord,
+    CustomerRef,
+    FeedbackRecord,
+    InteractionRecord,
+    Record,
+    check_record,
+)
 from cxm_ingest.identity import IdentityResolver, claim_keys
 from cxm_ingest.projections import INGEST_READ_MODELS
 
@@ -88,7 +95,9 @@ class Ingest:
         connection_id: uuid.UUID | None = None,
         raw: bytes | None = None,
     ) -> IngestResult:
-        """Store records in the caller's transaction."""
+        """Store records in the caller's transaction (InvalidRecord if one cannot be stored as it is)."""
+        for record in records:
+            check_record(record)
         resolution = await self.resolver.resolve(conn, tenant, [_ref(r) for r in records])
         events: list[Envelope] = list(resolution.events)
         result = IngestResult(customers=resolution.customers)
@@ -119,6 +128,10 @@ class Ingest:
                 continue  # an interaction needs a customer; a source that named none is acknowledged, not stored
             result.accepted += 1
             fresh.append((record, record_uuid, customer))
+        # The raw request is kept only when it concerns one customer: sealed with another's key it would survive
+        # this one's erasure.
+        if len({customer or record_uuid for _, record_uuid, customer in fresh}) > 1:
+            raw_text = None
         # One round trip for every data key the new records need; anonymous feedback gets a key of its own.
         sealed = await self.keyring.seal_many(
             conn,
@@ -170,7 +183,8 @@ class Ingest:
 def _private(record: Record, raw: str | None) -> dict[str, Any]:
     """The fields of a record that are sealed with its customer's key."""
     if isinstance(record, FeedbackRecord):
-        return {"text": record.text, **({"raw": raw} if raw is not None else {})}
+        # Metadata may hold what a customer said or who they are (survey answers, ticket subjects): sealed too.
+        return {"text": record.text, "metadata": record.metadata, **({"raw": raw} if raw is not None else {})}
     assert isinstance(record, InteractionRecord)
     return {"properties": record.properties}
 
@@ -193,7 +207,6 @@ def _feedback(
         "scores": {"nps": record.scores.nps, "csat": record.scores.csat, "ces": record.scores.ces},
         "touchpoint": record.touchpoint,
         "occurred_at": (record.occurred_at or datetime.now(UTC)).isoformat(),
-        "metadata": record.metadata,
         "_pii": sealed,
     }
     return _event(c.FEEDBACK_RECEIVED, tenant, feedback_id, data, record.occurred_at)

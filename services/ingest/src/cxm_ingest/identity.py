@@ -20,6 +20,12 @@ from cxm_ingest.domain.identity import TENANT_KEY, digest
 from cxm_ingest.domain.records import CustomerRef
 
 PII_FIELDS = ("email", "name", "phone")
+# Keys of erased customers are ignored (a write racing an erasure may have left one behind): such a key names a
+# new customer, who takes the key over (see the projection's key upsert).
+_KNOWN_SQL = """
+    SELECT k.digest, k.customer_id FROM customer_keys k JOIN customers c ON c.id = k.customer_id
+    WHERE k.tenant_id = $1 AND k.digest = ANY($2::text[]) AND c.erased_at IS NULL
+"""
 
 
 @dataclass
@@ -59,10 +65,7 @@ class IdentityResolver:
         from cxm_ingest.domain.identity import candidate_kinds
 
         digests = [digest(self.secret, tenant, kind, key) for kind in candidate_kinds(key)]
-        rows = await (await driver(conn)).fetch(
-            "SELECT digest, customer_id FROM customer_keys WHERE tenant_id = $1 AND digest = ANY($2::text[])",
-            tenant, digests,
-        )  # fmt: skip
+        rows = await (await driver(conn)).fetch(_KNOWN_SQL, tenant, digests)
         by_digest = {r["digest"]: r["customer_id"] for r in rows}
         for d in digests:  # the tenant's own id first, then email, then phone
             if d in by_digest:
@@ -77,10 +80,7 @@ class IdentityResolver:
         all_digests = sorted({d for w in wanted for d in w})
         known: dict[str, uuid.UUID] = {}
         if all_digests:
-            rows = await (await driver(conn)).fetch(
-                "SELECT digest, customer_id FROM customer_keys WHERE tenant_id = $1 AND digest = ANY($2::text[])",
-                tenant, all_digests,
-            )  # fmt: skip
+            rows = await (await driver(conn)).fetch(_KNOWN_SQL, tenant, all_digests)
             known = {r["digest"]: r["customer_id"] for r in rows}
         resolution = Resolution(customers=[])
         to_seal: list[tuple[dict[str, Any], uuid.UUID, dict[str, Any]]] = []

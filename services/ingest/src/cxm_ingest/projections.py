@@ -43,7 +43,8 @@ _CUSTOMER_SQL = """
 """
 _KEY_SQL = """
     INSERT INTO customer_keys (tenant_id, digest, kind, customer_id) VALUES ($1, $2, $3, $4)
-    ON CONFLICT (tenant_id, digest) DO NOTHING
+    ON CONFLICT (tenant_id, digest) DO UPDATE SET customer_id = excluded.customer_id
+    WHERE customer_keys.customer_id IN (SELECT id FROM customers WHERE erased_at IS NOT NULL)
 """
 
 
@@ -71,7 +72,7 @@ def _feedback_row(event: Envelope) -> tuple[Any, ...]:
         uuid.UUID(d["feedback_id"]), event.tenant_id, _uuid(d.get("customer_id")), d["channel"], d["source"],
         _uuid(d.get("connection_id")), d.get("external_id"), scores.get("nps"), scores.get("csat"), scores.get("ces"),
         d.get("touchpoint"), event.time, event.recorded_at or event.time,
-        orjson.dumps(d.get("metadata") or {}).decode(), _pii(d),
+        "{}", _pii(d),
     )  # fmt: skip
 
 
@@ -99,25 +100,42 @@ async def apply(conn: AsyncConnection, event: Envelope) -> None:
     elif event.type == c.CUSTOMER_MERGED:
         survivor = uuid.UUID(d["customer_id"])
         merged = [uuid.UUID(m) for m in d["merged_ids"]]
-        await pg.execute("UPDATE customers SET merged_into = $1 WHERE id = ANY($2::uuid[])", survivor, merged)
+        t = event.tenant_id
         await pg.execute(
-            "UPDATE customer_keys SET customer_id = $1 WHERE customer_id = ANY($2::uuid[])", survivor, merged
+            "UPDATE customers SET merged_into = $1 WHERE tenant_id = $3 AND id = ANY($2::uuid[])", survivor, merged, t
         )
-        await pg.execute("UPDATE feedback SET customer_id = $1 WHERE customer_id = ANY($2::uuid[])", survivor, merged)
         await pg.execute(
-            "UPDATE interactions SET customer_id = $1 WHERE customer_id = ANY($2::uuid[])", survivor, merged
-        )
+            "UPDATE customer_keys SET customer_id = $1 WHERE tenant_id = $3 AND customer_id = ANY($2::uuid[])",
+            survivor, merged, t,
+        )  # fmt: skip
+        await pg.execute(
+            "UPDATE feedback SET customer_id = $1 WHERE tenant_id = $3 AND customer_id = ANY($2::uuid[])",
+            survivor, merged, t,
+        )  # fmt: skip
+        await pg.execute(
+            "UPDATE interactions SET customer_id = $1 WHERE tenant_id = $3 AND customer_id = ANY($2::uuid[])",
+            survivor, merged, t,
+        )  # fmt: skip
     elif event.type == c.CUSTOMER_ERASED:
         customer = uuid.UUID(d["customer_id"])
         everyone = [customer, *(uuid.UUID(m) for m in d.get("merged_ids") or [])]
         # The sealed copies are already unreadable (the key is gone); the read models forget them as well.
         await pg.execute(
-            "UPDATE customers SET pii = NULL, attributes = '{}', erased_at = $2 WHERE id = ANY($1::uuid[])",
-            everyone, _time(event),
+            "UPDATE customers SET pii = NULL, attributes = '{}', erased_at = $2 "
+            "WHERE tenant_id = $3 AND id = ANY($1::uuid[])",
+            everyone, _time(event), event.tenant_id,
         )  # fmt: skip
-        await pg.execute("DELETE FROM customer_keys WHERE customer_id = ANY($1::uuid[])", everyone)
-        await pg.execute("UPDATE feedback SET pii = NULL WHERE customer_id = ANY($1::uuid[])", everyone)
-        await pg.execute("UPDATE interactions SET pii = NULL WHERE customer_id = ANY($1::uuid[])", everyone)
+        t = event.tenant_id
+        await pg.execute(
+            "DELETE FROM customer_keys WHERE tenant_id = $2 AND customer_id = ANY($1::uuid[])", everyone, t
+        )
+        await pg.execute(
+            "UPDATE feedback SET pii = NULL, metadata = '{}' WHERE tenant_id = $2 AND customer_id = ANY($1::uuid[])",
+            everyone, t,
+        )  # fmt: skip
+        await pg.execute(
+            "UPDATE interactions SET pii = NULL WHERE tenant_id = $2 AND customer_id = ANY($1::uuid[])", everyone, t
+        )
         await pg.execute(
             """
             INSERT INTO erasures (id, tenant_id, customer_id, requested_at, services)

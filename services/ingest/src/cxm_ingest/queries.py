@@ -47,7 +47,7 @@ def _feedback_out(row: Any, pii: dict[str, Any]) -> dict[str, Any]:
         "touchpoint": row["touchpoint"],
         "occurred_at": row["occurred_at"],
         "received_at": row["received_at"],
-        "metadata": orjson.loads(row["metadata"]),
+        "metadata": pii.get("metadata") or orjson.loads(row["metadata"]),
     }
 
 

@@ -41,7 +41,10 @@ def _not_far_future(value: datetime | None) -> datetime | None:
         raise ValueError("times need a time zone (e.g. 2026-01-31T12:00:00Z)")
     if value > datetime.now(UTC) + timedelta(days=1):
         raise ValueError("more than a day in the future")
-    value = value.astimezone(UTC)
+    try:
+        value = value.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError("out of range") from exc
     if value.year < 1970:
         raise ValueError("before 1970")
     return value

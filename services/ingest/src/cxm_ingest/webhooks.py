@@ -16,6 +16,7 @@ from cxm_common.db import ALL_TENANTS, driver, set_tenant
 from cxm_common.eventstore import retry_on_conflict
 from cxm_common.ids import uuid7
 from cxm_ingest.connections import load_connection
+from cxm_ingest.domain.records import InvalidRecord, check_record
 from cxm_ingest.sources.base import BadPayload, Delivery, Refused, Reply, SourceAdapter, WebhookRequest
 from cxm_ingest.sources.registry import ADAPTERS
 from cxm_ingest.wiring import IngestContext
@@ -81,6 +82,11 @@ def routers(ctx: IngestContext) -> list[APIRouter]:
         try:
             _verify(adapter, inbound, connection["configs"])
             delivery = adapter.parse(inbound)
+            for record in delivery.records:
+                try:
+                    check_record(record)
+                except InvalidRecord as invalid:
+                    raise BadPayload(str(invalid), status=422) from invalid
         except (Refused, BadPayload) as error:
             log.info("%s webhook refused on %s: %s", source, cid, error)
             async with engine.begin() as conn:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -69,3 +69,34 @@ class CustomerRecord:
 
 
 Record = FeedbackRecord | InteractionRecord | CustomerRecord
+
+
+class InvalidRecord(ValueError):
+    """A record a source produced that cannot be stored as it is (answered 4xx, nothing stored)."""
+
+
+LIMITS = {"external_id": 256, "name": 128, "touchpoint": 128, "source": 64, "channel": 32}
+
+
+def check_record(record: Record) -> None:
+    """Refuse what Postgres could not store or index: NUL characters, over-long ids and names, absurd times."""
+    for field_name, limit in LIMITS.items():
+        value = getattr(record, field_name, None)
+        if isinstance(value, str) and len(value) > limit:
+            raise InvalidRecord(f"{field_name} longer than {limit} characters")
+    occurred = getattr(record, "occurred_at", None)
+    if occurred is not None and not (1970 <= occurred.year <= 9999):
+        raise InvalidRecord("occurred_at out of range")
+    stack: list[Any] = [getattr(record, f.name) for f in fields(record)]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                raise InvalidRecord("NUL characters are not accepted")
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+        elif isinstance(item, CustomerRef | Scores):
+            stack.extend(getattr(item, f.name) for f in fields(item))
