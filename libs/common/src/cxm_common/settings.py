@@ -21,6 +21,8 @@ _SHARED_FALLBACKS = {
     "admin_token": "CXM_ADMIN_TOKEN",
     "master_key": "CXM_MASTER_KEY",
     "public_base_url": "CXM_PUBLIC_BASE_URL",
+    "host": "CXM_HOST",
+    "port": "CXM_PORT",
 }
 
 
