@@ -11,6 +11,7 @@ import base64
 import hashlib
 import hmac
 import os
+import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
@@ -90,8 +91,14 @@ class KeyDestroyed(ConcurrencyError):
 class KeyRing:
     """The data keys of one service, in its `crypto_keys` table."""
 
-    def __init__(self, master: MasterKey) -> None:
+    def __init__(self, master: MasterKey, *, seal_cache_ttl_s: float = 60.0, seal_cache_size: int = 100_000) -> None:
         self.master = master
+        # Keys used for sealing, kept briefly in memory: sealing with a key another replica has just destroyed only
+        # makes that data unreadable at once, which is what erasure wants, so the cache never leaks anything.
+        # Opening (reads) always asks the database.
+        self._seal_cache: dict[uuid.UUID, tuple[bytes, float]] = {}
+        self.seal_cache_ttl_s = seal_cache_ttl_s
+        self.seal_cache_size = seal_cache_size
 
     async def keys(
         self, conn: AsyncConnection, tenant_id: uuid.UUID | None, subjects: Iterable[uuid.UUID], *, create: bool
@@ -133,6 +140,7 @@ class KeyRing:
 
     async def destroy(self, conn: AsyncConnection, subject: uuid.UUID) -> None:
         """Destroy a subject's data key for good: everything sealed with it becomes unreadable."""
+        self._seal_cache.pop(subject, None)
         await (await driver(conn)).execute(
             "UPDATE crypto_keys SET wrapped = NULL, destroyed_at = now() WHERE subject_id = $1", subject
         )
@@ -147,8 +155,24 @@ class KeyRing:
     async def seal_many(
         self, conn: AsyncConnection, tenant_id: uuid.UUID, items: Sequence[tuple[uuid.UUID, dict[str, Any]]]
     ) -> list[dict[str, Any]]:
-        """`_pii` sections for many subjects at once (one round trip for all their keys)."""
-        keys = await self.keys(conn, tenant_id, [subject for subject, _ in items], create=True)
+        """`_pii` sections for many subjects at once (one round trip for all their keys, none when all are cached)."""
+        now = time.monotonic()
+        keys: dict[uuid.UUID, bytes | None] = {}
+        missing = []
+        for subject, _ in items:
+            cached = self._seal_cache.get(subject)
+            if cached is not None and cached[1] > now:
+                keys[subject] = cached[0]
+            else:
+                missing.append(subject)
+        if missing:
+            fetched = await self.keys(conn, tenant_id, missing, create=True)
+            keys.update(fetched)
+            if len(self._seal_cache) + len(fetched) > self.seal_cache_size:
+                self._seal_cache.clear()
+            for subject, key in fetched.items():
+                if key is not None:
+                    self._seal_cache[subject] = (key, now + self.seal_cache_ttl_s)
         sections = []
         for subject, fields in items:
             key = keys[subject]
