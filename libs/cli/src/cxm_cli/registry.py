@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from importlib.metadata import entry_points
+from typing import TYPE_CHECKING
 
-from cxm_common.service import ServiceSpec
+if TYPE_CHECKING:  # the service runtime is heavy to import; commands that need no service stay quick
+    from cxm_common.service import ServiceSpec
 
 # Start order: producers before their consumers, the gateway last.
 ORDER = ("ingest", "insight", "journey", "actions", "gateway")
