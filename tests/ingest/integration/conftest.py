@@ -49,7 +49,9 @@ async def stack(database_url: str, nats_url: str, nats_prefix: str) -> AsyncIter
         "nats_prefix": nats_prefix,
         "internal_token_secret": SECRET,
     }
-    ingest = IngestSettings(**common, master_key=MasterKey.generate(), public_base_url=public)
+    ingest = IngestSettings(
+        **common, master_key=MasterKey.generate(), public_base_url=public, erasure_services=("ingest",)
+    )
     gateway = GatewaySettings(**common, admin_token=ADMIN_TOKEN, ingest_url=f"http://127.0.0.1:{ingest_port}")
     async with (
         contextlib.AsyncExitStack() as stack_,

@@ -12,6 +12,8 @@ by the relay, so subscribers receive them in the clear and seal them again with 
   account, agent, team, value, …}` + PII `key, email, name, phone` (those given).
 - `ingest.customer.merged.v1`: `customer_id` (the survivor), `merged_ids`.
 - `ingest.customer.erased.v1`: `customer_id, erasure_id, merged_ids`.
+- `ingest.erasure.confirmed.v1`: `erasure_id, customer_id, service` — another service (insight, …) reported its
+  part of an erasure done (its `<service>.customer.erased.v1`), so the erasure's status can show it.
 - `ingest.connection.*.v1` (created, rotated, deleted): the connection's public fields; its secrets travel only
   sealed, in `_secret`, which nothing outside ingest can open.
 """
@@ -21,6 +23,7 @@ INTERACTION_RECORDED = "ingest.interaction.recorded.v1"
 CUSTOMER_UPDATED = "ingest.customer.updated.v1"
 CUSTOMER_MERGED = "ingest.customer.merged.v1"
 CUSTOMER_ERASED = "ingest.customer.erased.v1"
+ERASURE_CONFIRMED = "ingest.erasure.confirmed.v1"
 CONNECTION_CREATED = "ingest.connection.created.v1"
 CONNECTION_ROTATED = "ingest.connection.rotated.v1"
 CONNECTION_DELETED = "ingest.connection.deleted.v1"

@@ -266,3 +266,17 @@ def _by_stream(events: Sequence[Envelope]) -> list[PendingAppend]:
         )
         for stream, batch in grouped.items()
     ]
+
+
+async def confirm_erasure(conn: AsyncConnection, event: Envelope) -> None:
+    """Record that another service finished its part of an erasure (consumer of `<service>.customer.erased.v1`)."""
+    d = event.data
+    if not d.get("erasure_id"):
+        return
+    data = {"erasure_id": d["erasure_id"], "customer_id": d["customer_id"], "service": event.service}
+    confirmed = Envelope(
+        type=c.ERASURE_CONFIRMED, source=c.SOURCE, subject=d["customer_id"], tenant_id=event.tenant_id, data=data,
+        correlation_id=event.correlation_id, causation_id=event.id,
+    )  # fmt: skip
+    stored = await append_many(conn, [PendingAppend(d["customer_id"], [confirmed], ANY_VERSION)])
+    await project(conn, [INGEST_READ_MODELS], stored)

@@ -144,6 +144,12 @@ async def apply(conn: AsyncConnection, event: Envelope) -> None:
             """,
             uuid.UUID(d["erasure_id"]), event.tenant_id, customer, _time(event), _time(event).isoformat(),
         )  # fmt: skip
+    elif event.type == c.ERASURE_CONFIRMED:
+        await pg.execute(
+            "UPDATE erasures SET services = services || jsonb_build_object($3::text, $4::text) "
+            "WHERE tenant_id = $1 AND id = $2",
+            event.tenant_id, uuid.UUID(d["erasure_id"]), d["service"], _time(event).isoformat(),
+        )  # fmt: skip
 
 
 async def apply_many(conn: AsyncConnection, events: Sequence[Envelope]) -> None:

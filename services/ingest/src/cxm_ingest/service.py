@@ -9,10 +9,12 @@ from pathlib import Path
 from fastapi import APIRouter
 
 from cxm_common.aio import sleep_or_stop
+from cxm_common.consumer import Subscription
 from cxm_common.db import ALL_TENANTS, driver, set_tenant
 from cxm_common.service import Background, Runtime, ServiceSpec
 from cxm_ingest import api, connections, webhooks
 from cxm_ingest.config import Settings
+from cxm_ingest.handlers import confirm_erasure
 from cxm_ingest.projections import INGEST_READ_MODELS
 from cxm_ingest.reviews.poller import ReviewPoller
 from cxm_ingest.wiring import build
@@ -22,6 +24,17 @@ def routers(runtime: Runtime) -> Sequence[APIRouter]:
     """Every public route of ingest."""
     ctx = build(runtime)
     return [*api.routers(ctx), *connections.routers(ctx), *webhooks.routers(ctx)]
+
+
+def subscriptions(runtime: Runtime) -> Sequence[Subscription]:
+    """Other services' confirmations that their part of an erasure is done."""
+    settings = runtime.settings
+    assert isinstance(settings, Settings)
+    return [
+        Subscription(f"erasures_{name}", name, [f"{name}.customer.erased.v1"], handler=confirm_erasure)
+        for name in settings.erasure_services
+        if name != "ingest"
+    ]
 
 
 def schedulers(runtime: Runtime) -> Sequence[Background]:
@@ -52,6 +65,7 @@ SPEC = ServiceSpec(
     migrations=Path(__file__).parent / "migrations",
     default_port=8081,
     routers=routers,
+    subscriptions=subscriptions,
     projections=lambda: [INGEST_READ_MODELS, connections.CONNECTIONS],
     schedulers=schedulers,
 )
