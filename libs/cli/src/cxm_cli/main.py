@@ -132,6 +132,38 @@ def replay(service_name: str) -> None:
 @cli.command()
 @click.argument("service_name", metavar="SERVICE")
 @click.option("--since", type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"]))
+@click.option("--tenant", "tenant_id", type=click.UUID, help="Only this tenant (default: every tenant).")
+@click.option("--rate", type=float, default=50.0, show_default=True, help="Records per second, per job.")
+def reanalyze(service_name: str, since: datetime | None, tenant_id: Any, rate: float) -> None:
+    """Apply SERVICE's current models and definitions to history as new events (throttled, resumable)."""
+    from cxm_common.db import create_engine
+
+    spec = _spec(service_name)
+    if spec.reanalyze is None:
+        raise SystemExit(f"{service_name} has nothing to re-analyse")
+    if since is not None and since.tzinfo is None:
+        from datetime import UTC
+
+        since = since.replace(tzinfo=UTC)
+
+    def progress(done: int, total: int) -> None:
+        click.echo(f"\r{service_name}: re-analysed {done}/{total}", nl=False)
+
+    async def run() -> int:
+        engine = create_engine(admin_database_url(), spec.schema)
+        try:
+            assert spec.reanalyze is not None
+            return await spec.reanalyze(engine, since=since, tenant=tenant_id, rate=rate, progress=progress)
+        finally:
+            await engine.dispose()
+
+    jobs = asyncio.run(run())
+    click.echo(f"\n{service_name}: {jobs} re-analysis job(s) finished")
+
+
+@cli.command()
+@click.argument("service_name", metavar="SERVICE")
+@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"]))
 @click.option("--after-position", type=int, default=0, help="Only events after this store position.")
 def republish(service_name: str, since: datetime | None, after_position: int) -> None:
     """Publish SERVICE's stored events to JetStream again (rebuilds a lost stream; duplicates are absorbed)."""

@@ -56,6 +56,9 @@ class ServiceSpec:
     publishes: bool = True
     trusts_gateway: bool = True
     configure: Callable[[Runtime, FastAPI], None] | None = None
+    reanalyze: Callable[..., Awaitable[int]] | None = None
+    """Re-derive history with current models/definitions as new events: `(engine, *, since, tenant, rate,
+    progress) -> jobs`; the running service does the work, throttled and resumable (`cxm reanalyze SERVICE`)."""
 
     @property
     def schema(self) -> str:

@@ -141,3 +141,54 @@ class Reanalyzer:
             pause = done / rate - (self.clock() - started)
             if pause > 0:
                 await asyncio.sleep(pause)
+
+
+async def reanalyze_command(
+    engine: AsyncEngine,
+    *,
+    since: datetime | None,
+    tenant: uuid.UUID | None,
+    rate: float,
+    progress: Callable[[int, int], None],
+    poll_s: float = 0.5,
+) -> int:
+    """`cxm reanalyze insight`: start a job per tenant (or resume the unfinished ones) and follow them to the end.
+
+    The running insight service does the work (it holds the keys that open the redacted texts); stopping this
+    command leaves the jobs running, and running it again follows them instead of starting new ones.
+    """
+    async with engine.begin() as conn:
+        await set_tenant(conn, ALL_TENANTS)
+        pg = await driver(conn)
+        jobs = [
+            (r["tenant_id"], r["id"])
+            for r in await pg.fetch(
+                "SELECT tenant_id, id FROM reanalyses WHERE status = 'running' "
+                "AND ($1::uuid IS NULL OR tenant_id = $1)",
+                tenant,
+            )
+        ]
+        if not jobs:
+            tenants = [
+                r["tenant_id"]
+                for r in await pg.fetch(
+                    "SELECT DISTINCT tenant_id FROM analyses WHERE $1::uuid IS NULL OR tenant_id = $1", tenant
+                )
+            ]
+            for t in tenants:
+                await set_tenant(conn, t)
+                job = await create(conn, t, since, rate)
+                jobs.append((t, job["id"]))
+    ids = [j for _, j in jobs]
+    while True:
+        async with engine.begin() as conn:
+            await set_tenant(conn, ALL_TENANTS)
+            row = await (await driver(conn)).fetchrow(
+                "SELECT coalesce(sum(done), 0) AS done, coalesce(sum(total), 0) AS total, "
+                "count(*) FILTER (WHERE status = 'running') AS running FROM reanalyses WHERE id = ANY($1::uuid[])",
+                ids,
+            )
+        progress(int(row["done"]), int(row["total"]))
+        if not row["running"]:
+            return len(ids)
+        await asyncio.sleep(poll_s)

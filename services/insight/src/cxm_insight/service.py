@@ -16,6 +16,7 @@ from cxm_insight import api
 from cxm_insight import contracts as c
 from cxm_insight.config import Settings
 from cxm_insight.projections import INSIGHT_READ_MODELS
+from cxm_insight.reanalysis import reanalyze_command
 from cxm_insight.wiring import build
 
 log = logging.getLogger(__name__)
@@ -93,4 +94,5 @@ SPEC = ServiceSpec(
     subscriptions=subscriptions,
     projections=lambda: [INSIGHT_READ_MODELS],
     schedulers=schedulers,
+    reanalyze=reanalyze_command,
 )
