@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from cxm_insight.domain.drivers import Breakdown, breakdown, key_drivers, relative_weights, what_changed
+from cxm_insight.domain.drivers import Breakdown, DriverAnalysis, breakdown, key_drivers, relative_weights, what_changed
 from cxm_insight.domain.metrics import Tally
 
 TOPICS = ["billing", "delivery", "placebo"]
@@ -18,12 +18,12 @@ def planted_nps(n: int = 2000, seed: int = 11) -> tuple[np.ndarray, np.ndarray]:
 
 
 @pytest.fixture(scope="module")
-def analysis():  # type: ignore[no-untyped-def]
+def analysis() -> DriverAnalysis:
     outcome, topics = planted_nps()
     return key_drivers(outcome, topics, TOPICS, scale="nps", seed=5)
 
 
-def test_the_planted_driver_ranks_first_and_drags_the_score_down(analysis) -> None:  # type: ignore[no-untyped-def]
+def test_the_planted_driver_ranks_first_and_drags_the_score_down(analysis: DriverAnalysis) -> None:
     billing = analysis.drivers[0]
 
     assert billing.topic == "billing"
@@ -35,7 +35,7 @@ def test_the_planted_driver_ranks_first_and_drags_the_score_down(analysis) -> No
     assert billing.impact_points < 0
 
 
-def test_the_smaller_driver_is_found_with_its_size(analysis) -> None:  # type: ignore[no-untyped-def]
+def test_the_smaller_driver_is_found_with_its_size(analysis: DriverAnalysis) -> None:
     delivery = next(d for d in analysis.drivers if d.topic == "delivery")
 
     assert [d.topic for d in analysis.drivers].index("delivery") == 1
@@ -43,7 +43,7 @@ def test_the_smaller_driver_is_found_with_its_size(analysis) -> None:  # type: i
     assert delivery.effect == pytest.approx(-1.0, abs=0.25)
 
 
-def test_the_placebo_is_not_significant(analysis) -> None:  # type: ignore[no-untyped-def]
+def test_the_placebo_is_not_significant(analysis: DriverAnalysis) -> None:
     placebo = next(d for d in analysis.drivers if d.topic == "placebo")
 
     assert placebo.ci_low < 0 < placebo.ci_high
@@ -52,7 +52,7 @@ def test_the_placebo_is_not_significant(analysis) -> None:  # type: ignore[no-un
     assert placebo.importance < 0.01
 
 
-def test_importances_share_out_r_squared(analysis) -> None:  # type: ignore[no-untyped-def]
+def test_importances_share_out_r_squared(analysis: DriverAnalysis) -> None:
     assert sum(d.importance for d in analysis.drivers) == pytest.approx(analysis.r_squared)
     assert [d.importance for d in analysis.drivers] == sorted((d.importance for d in analysis.drivers), reverse=True)
     assert analysis.reason is None

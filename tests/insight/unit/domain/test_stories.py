@@ -10,7 +10,7 @@ DIM = 16
 
 def direction(rng: np.random.Generator, near: np.ndarray | None = None, spread: float = 1.0) -> np.ndarray:
     vector = rng.normal(size=DIM) * spread + (near if near is not None else 0.0)
-    return vector / np.linalg.norm(vector)
+    return np.asarray(vector / np.linalg.norm(vector))
 
 
 def test_sentences_split_at_ends_and_line_breaks_and_short_ones_go() -> None:

@@ -11,7 +11,7 @@ DIM = 384
 
 
 def unit(rows: np.ndarray) -> np.ndarray:
-    return (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
+    return np.asarray(rows / np.linalg.norm(rows, axis=1, keepdims=True), dtype=np.float32)
 
 
 def planted(rng: np.random.Generator, size: int, spread: float = 0.8) -> np.ndarray:
