@@ -28,6 +28,8 @@ SCALES: dict[str, tuple[int, int]] = {"nps": NPS_RANGE, "csat": CSAT_RANGE}
 MIN_RESPONSES = 30
 MIN_TOPIC_COUNT = 10
 DEFAULT_RESAMPLES = 500
+_RESAMPLE_BATCH = 100
+_ROW_BLOCK = 2048
 # Eigenvalues of the topic correlation matrix below this are treated as zero (perfectly collinear topics).
 _EIGEN_FLOOR = 1e-10
 
@@ -134,6 +136,8 @@ def key_drivers(
         raise ValueError(f"scale must be one of {', '.join(SCALES)}, got {scale!r}")
     if not 0.0 < confidence < 1.0:
         raise ValueError("confidence must be between 0 and 1")
+    if resamples < 2:
+        raise ValueError("resamples must be at least 2")
     y_all = np.asarray(outcome, dtype=np.float64).reshape(-1)
     x_all = np.asarray(topics, dtype=np.float64)
     if x_all.size == 0:
@@ -217,13 +221,39 @@ def key_drivers(
 
 
 def _bootstrap(design: FloatArray, y: FloatArray, resamples: int, seed: int) -> FloatArray:
-    """OLS coefficients over case resamples (resamples × columns), drawn as multiplicities so rows aren't copied."""
+    """OLS coefficients over case resamples (resamples × columns), all fitted together by matrix products.
+
+    Answers sharing an outcome and a topic pattern are interchangeable, so a resample is a vector of
+    multiplicities over the distinct (outcome, pattern) rows, and every resample's normal equations come from
+    one product of those multiplicities with the rows' pairwise products. Everything summed is a small integer,
+    so float32 products are exact and the result does not depend on summation order.
+    """
     rng = np.random.default_rng(seed)
     n = y.size
-    samples = np.empty((max(resamples, 0), design.shape[1]))
-    for b in range(samples.shape[0]):
-        multiplicity = np.bincount(rng.integers(0, n, n), minlength=n).astype(np.float64)
-        samples[b] = ols(design, y, multiplicity)
+    distinct, group = np.unique(np.column_stack([y, design]), axis=0, return_inverse=True)
+    group = group.reshape(-1)
+    rows, outcomes = distinct[:, 1:], distinct[:, 0]
+    m, width = rows.shape
+    upper = np.triu_indices(width)
+    samples = np.empty((resamples, width))
+    for first in range(0, resamples, _RESAMPLE_BATCH):
+        batch = min(_RESAMPLE_BATCH, resamples - first)
+        weights = np.empty((batch, m), dtype=np.float32)
+        for b in range(batch):
+            weights[b] = np.bincount(group[rng.integers(0, n, n)], minlength=m)
+        gram_upper = np.zeros((batch, upper[0].size))
+        moments = np.zeros((batch, width))
+        for start in range(0, m, _ROW_BLOCK):
+            block = rows[start : start + _ROW_BLOCK]
+            pairs = (block[:, upper[0]] * block[:, upper[1]]).astype(np.float32)
+            targets = (block * outcomes[start : start + _ROW_BLOCK, None]).astype(np.float32)
+            gram_upper += weights[:, start : start + _ROW_BLOCK] @ pairs
+            moments += weights[:, start : start + _ROW_BLOCK] @ targets
+        gram = np.zeros((batch, width, width))
+        gram[:, upper[0], upper[1]] = gram_upper
+        gram[:, upper[1], upper[0]] = gram_upper
+        # The pseudo-inverse gives the same minimum-norm fit as lstsq when a resample leaves a topic out.
+        samples[first : first + batch] = np.einsum("bij,bj->bi", np.linalg.pinv(gram, hermitian=True), moments)
     return samples
 
 
