@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import string
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from urllib.parse import unquote
 
 EMAIL, PHONE, CARD, IBAN, SSN, IP, URL = "email", "phone", "card", "iban", "ssn", "ip", "url"
@@ -40,30 +42,44 @@ class Redaction:
 
 # --- URLs -------------------------------------------------------------------------------------------------------
 
+# URLs are found from their "://" or "www." (a literal the regex engine finds fast), then read from the scheme on.
+_URL_HINT = re.compile(r"://|www\.|WWW\.")
 _URL = re.compile(
     r"(?<![\w+.\-])(?:[a-z][a-z0-9+.\-]{0,15}://|www\.)(?:\[[0-9a-f:.]{2,45}\]|[^\s<>\"'\[\]{}|\\^`])+",
     re.IGNORECASE,
 )
+_SCHEME_CHARS = frozenset(string.ascii_letters + string.digits + "+.-")
 _TRAILING_PUNCTUATION = ".,;:!?)'\""
-# Parameter names whose value is a credential, matched whole or as a part of a compound name (api_key, X-Amz-…).
-_SECRET_KEYS = frozenset({"code", "ticket", "authorization", "passcode"})
-_SECRET_PARTS = frozenset({"key", "auth", "pass", "pwd", "otp", "jwt", "sig", "sid", "session", "token", "secret"})
-_SECRET_SUFFIXES = ("token", "secret", "password", "passwd", "signature", "apikey", "sessionid", "credential")
-_KEY_SEPARATORS = re.compile(r"[^a-z0-9]+")
+# Parameter names whose value is a credential: whole names, parts of compound names (client_secret, X-Amz-Signature)
+# and endings of names written together (accessToken, apikey). Plain "code" and "key" only count as whole names
+# (OAuth codes, API keys) so promo_code or sort_key stay readable.
+_SECRET_NAMES = frozenset({"key", "code", "ticket", "authorization", "passcode", "pass", "sid"})
+_SECRET_PARTS = frozenset(
+    {"token", "secret", "password", "passwd", "pwd", "otp", "jwt", "sig", "signature", "auth", "session", "sessionid"}
+)
+_SECRET_ENDINGS = (
+    "token", "secret", "password", "passwd", "signature", "apikey", "accesskey", "privatekey", "credential",
+    "credentials", "sessionid", "authcode",
+)  # fmt: skip
+_NAME_SEPARATORS = re.compile(r"[^a-z0-9]+")
 
 
-def _is_secret_key(key: str) -> bool:
+def _is_secret_key(name: str) -> bool:
     """Whether a query parameter name suggests its value is a credential (token, password, key, signature…)."""
-    key = unquote(key).lower()
-    if key in _SECRET_KEYS:
+    name = name.strip().lower()
+    if name in _SECRET_NAMES:
         return True
-    parts = _KEY_SEPARATORS.split(key)
-    return "".join(parts).endswith(_SECRET_SUFFIXES) or any(part in _SECRET_PARTS for part in parts)
+    parts = _NAME_SEPARATORS.split(name)
+    return "".join(parts).endswith(_SECRET_ENDINGS) or not _SECRET_PARTS.isdisjoint(parts)
+
+
+# Parameter names anywhere in a query or fragment, including those of a URL nested in a parameter's value.
+_PARAM_NAME = re.compile(r"(?:^|[?&;#])([^=&;#?]{1,64})=")
 
 
 def _has_secret(params: str) -> bool:
     """Whether a query string or fragment carries any secret-looking parameter."""
-    return any(_is_secret_key(pair.partition("=")[0]) for pair in re.split(r"[&;]", params) if pair)
+    return any(_is_secret_key(name) for name in _PARAM_NAME.findall(unquote(params)))
 
 
 def _split_trailing(url: str) -> tuple[str, str]:
@@ -110,19 +126,40 @@ def _redact_url(url: str) -> str | None:
     )
 
 
-def _url(match: re.Match[str]) -> str | None:
-    """Replacement for a URL candidate: host kept, secrets replaced."""
+def _find_url(text: str, at: int, floor: int) -> tuple[int, int, str | None] | None:
+    """The URL around a "://" or "www." at `at` (starting no earlier than floor), redacted if it carries secrets."""
+    start = at
+    if text.startswith("://", at):
+        limit = max(floor, at - 16)
+        while start > limit and text[start - 1] in _SCHEME_CHARS:
+            start -= 1
+    match = _URL.match(text, start)
+    if match is None:
+        return None
     url, trailing = _split_trailing(match.group())
     redacted = _redact_url(url)
-    return None if redacted is None else redacted + trailing
+    return start, match.end(), None if redacted is None else redacted + trailing
 
 
 # --- emails -----------------------------------------------------------------------------------------------------
 
+# Emails are found from their "@": the local part is read backwards from it, then the whole address matched.
+_AT = re.compile("@")
 _EMAIL = re.compile(
     r"(?<![A-Za-z0-9._%+\-\[\]])[A-Za-z0-9._%+\-]{1,64}@"
     r"(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.){1,8}[A-Za-z]{2,24}(?![A-Za-z0-9\-])"
 )
+_LOCAL_PART_CHARS = frozenset(string.ascii_letters + string.digits + "._%+-")
+
+
+def _find_email(text: str, at: int, floor: int) -> tuple[int, int, str | None] | None:
+    """The email address whose "@" is at `at` (starting no earlier than floor), if any."""
+    start, limit = at, max(floor, at - 64)
+    while start > limit and text[start - 1] in _LOCAL_PART_CHARS:
+        start -= 1
+    match = _EMAIL.match(text, start) if start < at else None
+    return None if match is None else (start, match.end(), PLACEHOLDERS[EMAIL])
+
 
 # --- IBANs ------------------------------------------------------------------------------------------------------
 
@@ -227,7 +264,7 @@ _IPV4 = re.compile(r"\d(?<![\w.]\d)\d{0,2}(?:\.\d{1,3}){3}(?![\w]|\.\d)")
 _IPV6 = re.compile(
     r"(?<![\w:.])(?=[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:)[0-9A-Fa-f:]{2,45}(?:\.\d{1,3}\.\d{1,3}\.\d{1,3})?(?![\w:])"
 )
-_VERSION_CONTEXT = re.compile(r"(?:version|ver\.?|build|release|v)\s*$", re.IGNORECASE)
+_VERSION_CONTEXT = re.compile(r"\b(?:version|ver\.?|build|release|v)\s*$", re.IGNORECASE)
 
 
 def _ipv4(match: re.Match[str]) -> str | None:
@@ -301,26 +338,11 @@ def _phone(match: re.Match[str]) -> str | None:
 # --- the pipeline -----------------------------------------------------------------------------------------------
 
 _DIGIT = re.compile(r"\d")
+_Pass = Callable[[str], tuple[str, int]]
 _Replacement = Callable[[re.Match[str]], str | None]
-# Order matters: URLs first (their queries may hold anything), then emails, then digit patterns from the most
-# specific (checksummed) to the least, so a card is never half-read as a phone number. IPv6 goes before IPv4 so an
-# embedded dotted quad (::ffff:192.0.2.1) is taken with its address. The last item says whether a pass can apply.
-_PASSES: tuple[tuple[str, Callable[[str], tuple[str, int]], Callable[[str, bool], bool]], ...] = (
-    (URL, lambda text: _substitute(_URL, _url, text), lambda text, digits: "://" in text or "www." in text.lower()),
-    (EMAIL, lambda text: _substitute(_EMAIL, _email, text), lambda text, digits: "@" in text),
-    (IBAN, _redact_ibans, lambda text, digits: digits),
-    (CARD, lambda text: _substitute(_CARD, _card, text), lambda text, digits: digits),
-    (SSN, lambda text: _substitute(_SSN, _ssn, text), lambda text, digits: digits and "-" in text),
-    # A valid IPv6 address has "::" or seven colons; times like 14:30 alone never qualify.
-    (IP, lambda text: _substitute(_IPV6, _ipv6, text), lambda text, digits: "::" in text or text.count(":") >= 7),
-    (IP, lambda text: _substitute(_IPV4, _ipv4, text), lambda text, digits: digits and "." in text),
-    (PHONE, lambda text: _substitute(_PHONE, _phone, text), lambda text, digits: digits),
-)
-
-
-def _email(_match: re.Match[str]) -> str:
-    """Replacement for an email address: every match is one."""
-    return PLACEHOLDERS[EMAIL]
+# A finder gets the text, a hint's position and where the previous finding ended; it returns a span and its
+# replacement (None for a candidate to keep as written but not look inside again), or None when nothing is there.
+_Finder = Callable[[str, int, int], tuple[int, int, str | None] | None]
 
 
 def _substitute(pattern: re.Pattern[str], replacement: _Replacement, text: str) -> tuple[str, int]:
@@ -339,14 +361,56 @@ def _substitute(pattern: re.Pattern[str], replacement: _Replacement, text: str) 
     return pattern.sub(substitute, text), count
 
 
+def _anchored(hint: re.Pattern[str], find: _Finder, text: str) -> tuple[str, int]:
+    """Apply one pass that looks for findings around fast-to-find hints, left to right, without overlaps."""
+    pieces: list[str] = []
+    copied = skipped = count = 0
+    for match in hint.finditer(text):
+        if match.start() < skipped:
+            continue
+        found = find(text, match.start(), skipped)
+        if found is None:
+            continue
+        start, end, replacement = found
+        skipped = end
+        if replacement is not None:
+            pieces += [text[copied:start], replacement]
+            copied = end
+            count += 1
+    pieces.append(text[copied:])
+    return "".join(pieces), count
+
+
+def _redact_ipv6(text: str) -> tuple[str, int]:
+    """Replace IPv6 addresses, skipping texts that cannot hold one (a valid address has "::" or seven colons)."""
+    if "::" not in text and text.count(":") < 7:
+        return text, 0
+    return _substitute(_IPV6, _ipv6, text)
+
+
+# Order matters: URLs first (their queries may hold anything), then emails, then digit patterns from the most
+# specific (checksummed) to the least, so a card is never half-read as a phone number. IPv6 goes before IPv4 so an
+# embedded dotted quad (::ffff:192.0.2.1) is taken with its address.
+_TEXT_PASSES: tuple[tuple[str, _Pass], ...] = (
+    (URL, partial(_anchored, _URL_HINT, _find_url)),
+    (EMAIL, partial(_anchored, _AT, _find_email)),
+)
+_DIGIT_PASSES: tuple[tuple[str, _Pass], ...] = (
+    (IBAN, _redact_ibans),
+    (CARD, partial(_substitute, _CARD, _card)),
+    (SSN, partial(_substitute, _SSN, _ssn)),
+    (IP, _redact_ipv6),
+    (IP, partial(_substitute, _IPV4, _ipv4)),
+    (PHONE, partial(_substitute, _PHONE, _phone)),
+)
+
+
 def redact(text: str) -> Redaction:
     """Replace emails, phones, cards, IBANs, SSNs, IPs and secret-bearing URL parts with typed placeholders."""
     found: dict[str, int] = {}
-    # Redaction only removes digits, so whether the original had any is a safe guard for every digit pattern.
-    digits = _DIGIT.search(text) is not None
-    for kind, apply, applies in _PASSES:
-        if not applies(text, digits):
-            continue
+    # Redaction never adds digits, so a text without any skips every digit pattern.
+    passes = _TEXT_PASSES + _DIGIT_PASSES if _DIGIT.search(text) else _TEXT_PASSES
+    for kind, apply in passes:
         text, count = apply(text)
         if count:
             found[kind] = found.get(kind, 0) + count
