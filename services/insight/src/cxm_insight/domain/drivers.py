@@ -158,6 +158,7 @@ def key_drivers(
     score = score_of(y, scale)
 
     def empty(reason: str, skipped: dict[str, str] | None = None) -> DriverAnalysis:
+        """An analysis with no drivers, saying why."""
         return DriverAnalysis(scale, n, score, 0.0, [], skipped or {}, reason, 0, confidence)
 
     if n < min_responses:
