@@ -174,7 +174,7 @@ _IBAN_LENGTHS: dict[str, int] = {
 }  # fmt: skip
 # Anchored on the check digits (a pattern that starts with a digit class is scanned much faster): two letters not
 # glued to a word before them, then greedily up to the longest IBAN; the country's fixed length decides the end.
-_IBAN = re.compile(r"\d(?<=[A-Za-z]{2}\d)(?<![A-Za-z0-9][A-Za-z]{2}\d)\d(?: ?[A-Za-z0-9]){10,30}")
+_IBAN = re.compile(r"\d(?<=[A-Za-z]{2}\d)(?<![A-Za-z0-9][A-Za-z]{2}\d)\d(?: ?[A-Za-z0-9]){10,30}", re.ASCII)
 
 
 def iban_valid(compact: str) -> bool:
@@ -224,8 +224,9 @@ def _redact_ibans(text: str) -> tuple[str, int]:
 # --- payment cards ----------------------------------------------------------------------------------------------
 
 # Patterns start with a character class and check what precedes it with a lookbehind after the first character, so
-# the regex engine can skip quickly to candidate characters instead of trying every position.
-_CARD = re.compile(r"[2-6](?<![\w.,\-+#/$€£¥][2-6])\d(?:[ \-]?\d){11,17}(?![\w%]|[.,\-/]\d)")
+# the regex engine can skip quickly to candidate characters instead of trying every position. Digit patterns are
+# ASCII-only: digits of other scripts are left as written.
+_CARD = re.compile(r"[2-6](?<![\w.,\-+#/$€£¥][2-6])\d(?:[ \-]?\d){11,17}(?![\w%]|[.,\-/]\d)", re.ASCII)
 
 
 def luhn_valid(digits: str) -> bool:
@@ -247,7 +248,7 @@ def _card(match: re.Match[str]) -> str | None:
 
 # --- US social security numbers ---------------------------------------------------------------------------------
 
-_SSN = re.compile(r"(\d(?<![\w\-./]\d)\d{2})-(\d{2})-(\d{4})(?![\w]|[\-.]\d)")
+_SSN = re.compile(r"(\d(?<![\w\-./]\d)\d{2})-(\d{2})-(\d{4})(?![\w]|[\-.]\d)", re.ASCII)
 
 
 def _ssn(match: re.Match[str]) -> str | None:
@@ -260,9 +261,10 @@ def _ssn(match: re.Match[str]) -> str | None:
 
 # --- IP addresses -----------------------------------------------------------------------------------------------
 
-_IPV4 = re.compile(r"\d(?<![\w.]\d)\d{0,2}(?:\.\d{1,3}){3}(?![\w]|\.\d)")
+_IPV4 = re.compile(r"\d(?<![\w.]\d)\d{0,2}(?:\.\d{1,3}){3}(?![\w]|\.\d)", re.ASCII)
 _IPV6 = re.compile(
-    r"(?<![\w:.])(?=[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:)[0-9A-Fa-f:]{2,45}(?:\.\d{1,3}\.\d{1,3}\.\d{1,3})?(?![\w:])"
+    r"(?<![\w:.])(?=[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:)[0-9A-Fa-f:]{2,45}(?:\.\d{1,3}\.\d{1,3}\.\d{1,3})?(?![\w:])",
+    re.ASCII,
 )
 _VERSION_CONTEXT = re.compile(r"\b(?:version|ver\.?|build|release|v)\s*$", re.IGNORECASE)
 
@@ -319,7 +321,7 @@ _PHONE = re.compile(
     )
     (?![\w%]|[.,/\-]\d)
     """,
-    re.VERBOSE,
+    re.VERBOSE | re.ASCII,
 )
 
 
