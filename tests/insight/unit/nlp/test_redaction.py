@@ -47,6 +47,32 @@ def test_phone_numbers_in_international_us_uk_and_eu_forms_are_replaced(number: 
 
 
 @pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("please call me 9148445695", "please call me [PHONE]"),
+        ("text me on 07911123456 thanks", "text me on [PHONE] thanks"),
+        ("my number is 4155552671", "my number is [PHONE]"),
+        ("on hold for an hour...919-675-0985", "on hold for an hour...[PHONE]"),
+    ],
+)
+def test_plain_digit_phone_numbers_are_replaced_after_a_word_that_announces_them(text: str, expected: str) -> None:
+    assert redact(text) == Redaction(expected, {"phone": 1})
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "my order number is 4155552671",
+        "I called 3 times about 4155552671",
+        "please call, claim #3526665682",
+        "booking 9148445695 was cancelled",
+    ],
+)
+def test_plain_digit_identifiers_are_kept_even_near_a_phone_word(text: str) -> None:
+    assert redact(text).found.get("phone") is None
+
+
+@pytest.mark.parametrize(
     "number",
     ["4111 1111 1111 1111", "4111-1111-1111-1111", "4111111111111111", "5555 5555 5555 4444", "3782 822463 10005"],
 )
@@ -191,6 +217,7 @@ def test_mixed_text_has_every_kind_replaced_and_counted() -> None:
         MIXED,
         "https://[URL]@files.example.com and [EMAIL]@example.com and [PHONE] [CARD] [IBAN] [SSN] [IP]",
         "user@host.example/x and https://u@h.example/?sig=1#code=2 and fe80::1: up",
+        "call +44 20 7946 0958 or 4155552671, then text 07911123456",
     ],
 )
 def test_redaction_is_idempotent(text: str) -> None:

@@ -3,7 +3,8 @@
 Each finding is replaced by a typed placeholder ([EMAIL], [PHONE], [CARD], [IBAN], [SSN], [IP], [URL]) so the text
 stays readable for analysis. Detection is pattern-based with checksums where the format has one (Luhn for cards,
 mod-97 for IBANs), and leans towards keeping ordinary numbers: prices, dates, times, years, percentages, flight
-numbers and order numbers stay as written. A digit string with no phone shape is never taken for a phone number.
+numbers and order numbers stay as written. A run of plain digits is only a phone number when it has a phone's
+length and follows a word like "call" or "text" with no "order", "ref" or "#" near it.
 
 Out of scope: street addresses, personal names, dates of birth, passport and national ID numbers other than the
 US SSN, and secrets outside URLs. Redaction is pure, deterministic, idempotent (placeholders are never redacted
@@ -304,25 +305,49 @@ def _ipv6_valid(address: str) -> bool:
 # Alternatives, each with a phone's shape, chosen by the first character (re-read with a lookbehind): international
 # (+CC or 00CC, grouped, or compact after +), North American ((415) 555-2671, 415-555-2671, 1-415-555-2671),
 # national numbers with a trunk 0 and one consistent separator (UK 020 7946 0958, FR 06 12 34 56 78, DE 030/12345678,
-# NL 06-12345678) and UK mobiles written compactly (07700900123).
+# NL 06-12345678) and UK mobiles written compactly (07700900123). Other compact numbers (4155552671, 0201234567) are
+# only phones right after a word like "call" or "text" (see _cued). Not glued to a word, a sign or another number
+# ("1.415…" is a number, "…415" after an ellipsis may be a phone).
 _PHONE = re.compile(
     r"""
-    [+\d(](?<![\w+\#$€£¥/.,\-][+\d(])
+    [+\d(](?<![\w+\#$€£¥/\-][+\d(])(?<!\d[.,][+\d(])
     (?:
         (?<=\+)(?P<compact>\d{8,15})
       | (?<=\+)(?P<intl>\d{1,3}(?:[ .\-]?\(\d{1,4}\))?[ .\-]?\d{1,8}(?:[ .\-]\d{1,8}){0,5})
       | (?<=0)(?P<intl00>0[1-9]\d{0,2}(?:[ .\-]?\(\d{1,4}\))?[ .\-]?\d{1,8}(?:[ .\-]\d{1,8}){0,5})
       | (?<=0)(?P<national>[1-9]\d{0,3}(?P<s1>[ .\-/])\d{2,8}(?:(?P=s1)\d{2,8}){0,4})
       | (?<=0)(?P<mobile>7\d{9})
+      | (?<=0)(?P<bare_national>[1-9]\d{8,9})
       | (?<=\()(?P<nanp_parens>[2-9]\d{2}\)[ .\-]?[2-9]\d{2}[ .\-]\d{4})
       | (?<=1)(?P<nanp_one>[ .\-]?\([2-9]\d{2}\)[ .\-]?[2-9]\d{2}[ .\-]\d{4}
           | [ .\-][2-9]\d{2}(?P<s2>[ .\-])[2-9]\d{2}(?P=s2)\d{4})
+      | (?<=1)(?P<bare_nanp_one>[2-9]\d{2}[2-9]\d{6})
       | (?<=[2-9])(?P<nanp>\d{2}(?P<s3>[ .\-])[2-9]\d{2}(?P=s3)\d{4})
+      | (?<=[2-9])(?P<bare_nanp>\d{2}[2-9]\d{6})
     )
     (?![\w%]|[.,/\-]\d)
     """,
     re.VERBOSE | re.ASCII,
 )
+_BARE = ("bare_national", "bare_nanp_one", "bare_nanp")
+# A word saying a phone number follows, with no identifier word anywhere near ("order", "ref"…) and nothing between
+# the cue and the number that makes it another number (a digit, "#", a placeholder).
+_PHONE_CUE = re.compile(
+    r"\b(?:call|phone|tel\b|mobile|cell|text|sms|whatsapp|ring|reach|contact|number)", re.IGNORECASE
+)
+_ID_WORD = re.compile(
+    r"\b(?:order|ref|reference|ticket|claim|booking|confirmation|account|invoice|tracking|case|id)\b", re.IGNORECASE
+)
+_BETWEEN_VETO = re.compile(r"[\d#\[\]]")
+
+
+def _cued(text: str, start: int) -> bool:
+    """Whether the 32 characters before `start` hold a phone cue, close enough and not vetoed."""
+    window = text[max(0, start - 32) : start]
+    cue = max(_PHONE_CUE.finditer(window), key=lambda match: match.end(), default=None)
+    if cue is None or _ID_WORD.search(window):
+        return False
+    return _BETWEEN_VETO.search(window, cue.end()) is None
 
 
 def _phone(match: re.Match[str]) -> str | None:
@@ -334,6 +359,8 @@ def _phone(match: re.Match[str]) -> str | None:
         return PLACEHOLDERS[PHONE] if 9 <= digits <= 15 else None
     if match.group("national") is not None:
         return PLACEHOLDERS[PHONE] if 9 <= digits <= 12 else None
+    if match.lastgroup in _BARE and not _cued(match.string, match.start()):
+        return None
     return PLACEHOLDERS[PHONE]
 
 
