@@ -3,8 +3,8 @@
 Each finding is replaced by a typed placeholder ([EMAIL], [PHONE], [CARD], [IBAN], [SSN], [IP], [URL]) so the text
 stays readable for analysis. Detection is pattern-based with checksums where the format has one (Luhn for cards,
 mod-97 for IBANs), and leans towards keeping ordinary numbers: prices, dates, times, years, percentages, flight
-numbers and order numbers stay as written. A run of plain digits is only a phone number when it has a phone's
-length and follows a word like "call" or "text" with no "order", "ref" or "#" near it.
+numbers and order numbers stay as written. A run of plain digits is a phone number only when it is a UK mobile
+(07…, 11 digits) or has a phone's length and follows a word like "call" or "text" with no "order", "ref" or "#" near.
 
 Out of scope: street addresses, personal names, dates of birth, passport and national ID numbers other than the
 US SSN, and secrets outside URLs. Redaction is pure, deterministic, idempotent (placeholders are never redacted
