@@ -45,7 +45,7 @@ class Tenant:
             chunk = [{"channel": "survey", **i} for i in items[start : start + 500]]
             response = await self.client.post("/v1/feedback/batch", json={"items": chunk})
             assert response.status_code == 202, response.text
-            ids.extend(str(r["id"]) for r in response.json()["items"])
+            ids.extend(response.json()["ids"])
         return ids
 
     async def analysis(self, feedback_id: str, *, revision: int = 1, timeout: float = 60.0) -> dict[str, Any]:
@@ -86,7 +86,7 @@ class Stack:
             base_url=self.url, timeout=60, headers={"Authorization": f"Bearer {body['api_key']}"}
         )
         self.clients.append(client)
-        return Tenant(body["id"], client)
+        return Tenant(body["tenant_id"], client)
 
 
 def insight_settings(common: dict[str, Any], master_key: str) -> InsightSettings:
