@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import orjson
@@ -47,6 +47,12 @@ _BUCKET_SQL = f"""
     ON CONFLICT (tenant_id, dim, bucket, key) DO UPDATE SET
         {", ".join(f"{col} = metric_buckets.{col} + excluded.{col}" for col in TALLY_COLUMNS)}
 """
+_DAY_SQL = f"""
+    INSERT INTO metric_days (tenant_id, dim, key, day, {", ".join(TALLY_COLUMNS)})
+    VALUES ($1, $2, $3, $4, {", ".join(f"${i}" for i in range(5, 5 + len(TALLY_COLUMNS)))})
+    ON CONFLICT (tenant_id, dim, day, key) DO UPDATE SET
+        {", ".join(f"{col} = metric_days.{col} + excluded.{col}" for col in TALLY_COLUMNS)}
+"""
 _CHECK_SQL = """
     INSERT INTO alert_checks (tenant_id, dim, key, bucket) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING
 """
@@ -54,7 +60,7 @@ _CHECK_SQL = """
 
 def hour(moment: datetime) -> datetime:
     """The UTC hour bucket a moment falls in."""
-    return moment.replace(minute=0, second=0, microsecond=0)
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
 def dimensions(row: dict[str, Any]) -> list[tuple[str, str]]:
@@ -170,9 +176,22 @@ async def _write_buckets(pg: Any, tenant: uuid.UUID, deltas: dict[tuple[str, str
         _BUCKET_SQL,
         [(tenant, dim, key, bucket, *_columns(t)) for (dim, key, bucket), t in changed],
     )
+    days: dict[tuple[str, str, date], Tally] = {}
+    for (dim, key, bucket), t in changed:
+        day = bucket.astimezone(UTC).date()
+        days[(dim, key, day)] = days.get((dim, key, day), ZERO).add(t)
+    await pg.executemany(
+        _DAY_SQL,
+        [(tenant, dim, key, day, *_columns(t)) for (dim, key, day), t in sorted(days.items(), key=_day_order)],
+    )
     checks = sorted({(dim, key, bucket) for (dim, key, bucket), _ in changed if dim in WATCHED})
     if checks:
         await pg.executemany(_CHECK_SQL, [(tenant, dim, key, bucket) for dim, key, bucket in checks])
+
+
+def _day_order(item: tuple[tuple[str, str, date], Tally]) -> tuple[str, date, str]:
+    (dim, key, day), _ = item
+    return dim, day, key
 
 
 def _columns(t: Tally) -> tuple[Any, ...]:
@@ -277,7 +296,17 @@ def _uuid(value: Any) -> uuid.UUID | None:
 
 INSIGHT_READ_MODELS = Projection(
     name="insight",
-    tables=["analyses", "metric_buckets", "alert_checks", "taxonomies", "objectives", "labels", "alerts", "themes"],
+    tables=[
+        "analyses",
+        "metric_buckets",
+        "metric_days",
+        "alert_checks",
+        "taxonomies",
+        "objectives",
+        "labels",
+        "alerts",
+        "themes",
+    ],
     apply=apply,
     apply_many=apply_many,
 )

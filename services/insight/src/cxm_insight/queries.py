@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -119,31 +119,120 @@ def zone(name: str) -> ZoneInfo:
         raise ValueError(f"unknown time zone {name!r} (use an IANA name such as Europe/Paris)") from exc
 
 
-_SUMS = ", ".join(f"sum({col})::float8 AS {col}" for col in TALLY_COLUMNS)
+_SUMS = ", ".join(f"sum({col})::{'float8' if col.endswith('_sum') else 'int8'} AS {col}" for col in TALLY_COLUMNS)
+_COLS = ", ".join(TALLY_COLUMNS)
+_B_COLS = ", ".join(f"b.{col}" for col in TALLY_COLUMNS)
+_D_COLS = ", ".join(f"d.{col}" for col in TALLY_COLUMNS)
+_B_SUMS = ", ".join(f"sum(b.{col}) AS {col}" for col in TALLY_COLUMNS)
+_SIGNED = ", ".join(f"v.sign * c.{col} AS {col}" for col in TALLY_COLUMNS)
+DAY = timedelta(days=1)
+
+
+def utc_midnight(moment: datetime, *, up: bool) -> datetime:
+    """The UTC midnight at or after (`up`) or at or before a moment."""
+    floor = moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return floor + DAY if up and floor < moment else floor
+
+
+def day_maps(
+    first: datetime, last: datetime, tz: ZoneInfo
+) -> tuple[list[date], list[datetime], list[datetime], list[datetime], list[datetime]]:
+    """For whole UTC days in [first, last): each day's local day (that of its noon), and the hours that fall on
+    another local day than their UTC day's, with the local day they belong to and the one their day was credited to.
+    """
+    days, locals_, hours, to_local, from_local = [], [], [], [], []
+    day = first
+    while day < last:
+        credited = _local_day(day + timedelta(hours=12), tz)
+        days.append(day.date())
+        locals_.append(credited)
+        start, end = day.astimezone(tz).utcoffset(), (day + DAY - timedelta(hours=1)).astimezone(tz).utcoffset()
+        for h in range(24):
+            moment = day + timedelta(hours=h)
+            if start == end and start is not None:
+                # No clock change today: the local day follows from the offset without a zone lookup.
+                actual = (moment + start).replace(tzinfo=None, hour=0, minute=0, second=0, microsecond=0)
+            else:
+                actual = _local_day(moment, tz)
+            if actual != credited:
+                hours.append(moment)
+                to_local.append(actual)
+                from_local.append(credited)
+        day += DAY
+    return days, locals_, hours, to_local, from_local
+
+
+def _local_day(moment: datetime, tz: ZoneInfo) -> datetime:
+    return moment.astimezone(tz).replace(tzinfo=None, hour=0, minute=0, second=0, microsecond=0)
+
+
+def series_sql(q: SeriesQuery) -> tuple[str, list[Any]]:
+    """The statement and arguments of a series: hourly buckets, or UTC days plus the hours to move between days.
+
+    Time-zone arithmetic is done here, in Python, once per day of the period: the statement only joins and sums.
+    """
+    dim = q.group_by or "all"
+    keys = "AND b.key = ANY($5::text[])" if q.keys else ""
+    args: list[Any] = [dim, q.tz, q.since, q.until, list(q.keys)] if q.keys else [dim, q.tz, q.since, q.until]
+    first, last = utc_midnight(q.since, up=True), utc_midnight(q.until, up=False)
+    if q.interval == "hour" or first >= last:
+        inner = (
+            f"SELECT date_trunc('{q.interval if q.interval == 'hour' else 'day'}', b.bucket AT TIME ZONE $2) AS local, "
+            f"b.key, {_B_COLS} FROM metric_buckets b "
+            f"WHERE b.tenant_id = $T AND b.dim = $1 AND b.bucket >= $3 AND b.bucket < $4 {keys}"
+        )
+    else:
+        n = len(args)
+        days, locals_, hours, to_local, from_local = day_maps(first, last, zone(q.tz))
+        args += [first, last, days, locals_, hours, to_local, from_local]
+        f, la, dd, dl, hb, ht, hf = (f"${n + i}" for i in range(1, 8))
+        inner = f"""
+            SELECT m.local, d.key, {_D_COLS}
+            FROM metric_days d JOIN unnest({dd}::date[], {dl}::timestamp[]) AS m(day, local) ON m.day = d.day
+            WHERE d.tenant_id = $T AND d.dim = $1 AND d.day = ANY({dd}::date[]) {keys.replace("b.key", "d.key")}
+            UNION ALL
+            SELECT date_trunc('day', b.bucket AT TIME ZONE $2), b.key, {_B_COLS}
+            FROM metric_buckets b WHERE b.tenant_id = $T AND b.dim = $1 {keys}
+            AND ((b.bucket >= $3 AND b.bucket < {f}) OR (b.bucket >= {la} AND b.bucket < $4))
+            UNION ALL
+            SELECT v.local, c.key, {_SIGNED}
+            FROM (
+                SELECT m.to_local, m.from_local, b.key, {_B_SUMS}
+                FROM metric_buckets b
+                JOIN unnest({hb}::timestamptz[], {ht}::timestamp[], {hf}::timestamp[])
+                  AS m(bucket, to_local, from_local) ON m.bucket = b.bucket
+                WHERE b.tenant_id = $T AND b.dim = $1 AND b.bucket = ANY({hb}::timestamptz[]) {keys}
+                GROUP BY 1, 2, 3
+            ) AS c, LATERAL (VALUES (c.to_local, 1), (c.from_local, -1)) AS v(local, sign)
+        """
+    n = len(args) + 1
+    args.append(q.interval)
+    # One pass gives each point and, in the rows whose `local` is null, each key's total over the period.
+    sql = (
+        f"SELECT date_trunc(${n}, x.local) AS local, x.key, {_SUMS} FROM ({inner}) AS x "
+        f"GROUP BY GROUPING SETS ((date_trunc(${n}, x.local), x.key), (x.key)) ORDER BY 2, 1 NULLS FIRST"
+    )
+    return sql, args
 
 
 async def series(conn: AsyncConnection, tenant: uuid.UUID, q: SeriesQuery) -> dict[str, Any]:
-    """A metric's series from the hourly buckets, bucketed in the caller's time zone."""
+    """A metric's series from the buckets, bucketed in the caller's time zone."""
     check_series(q)
-    dim = q.group_by or "all"
-    args: list[Any] = [tenant, dim, q.since, q.until, q.interval, q.tz]
-    keys_filter = ""
-    if q.keys:
-        args.append(list(q.keys))
-        keys_filter = "AND key = ANY($7::text[])"
-    rows = await (await driver(conn)).fetch(
-        f"SELECT date_trunc($5, bucket AT TIME ZONE $6) AS local, key, {_SUMS} FROM metric_buckets "
-        f"WHERE tenant_id = $1 AND dim = $2 AND bucket >= $3 AND bucket < $4 {keys_filter} "
-        "GROUP BY 1, 2 ORDER BY 2, 1",
-        *args,
-    )
+    sql, args = series_sql(q)
+    n = len(args) + 1
+    rows = await (await driver(conn)).fetch(sql.replace("$T", f"${n}"), *args, tenant)
     tz = zone(q.tz)
     groups: dict[str, list[dict[str, Any]]] = {}
     totals: dict[str, Tally] = {}
+    width = len(TALLY_COLUMNS)
     for row in rows:
-        tally = Tally.from_mapping({col: row[col] for col in TALLY_COLUMNS})
+        tally = Tally(*(row[i] for i in range(2, 2 + width)))
         key = row["key"]
-        totals[key] = totals.get(key, Tally()).add(tally)
+        if row["local"] is None:
+            totals[key] = tally
+            continue
+        if tally.count == 0:
+            continue
         groups.setdefault(key, []).append(
             {
                 "start": row["local"].replace(tzinfo=tz).isoformat(),
@@ -173,13 +262,18 @@ async def series(conn: AsyncConnection, tenant: uuid.UUID, q: SeriesQuery) -> di
 async def tallies(
     conn: AsyncConnection, tenant: uuid.UUID, dim: str, since: datetime, until: datetime
 ) -> dict[str, Tally]:
-    """Per key of a dimension, the tally over a period (hour-aligned), from the buckets."""
+    """Per key of a dimension, the tally over a period (hour-aligned): whole UTC days from the days, edges by hour."""
+    first, last = utc_midnight(since, up=True), utc_midnight(until, up=False)
+    if first >= last:
+        first = last = since
     rows = await (await driver(conn)).fetch(
-        f"SELECT key, {_SUMS} FROM metric_buckets WHERE tenant_id = $1 AND dim = $2 AND bucket >= $3 "
-        "AND bucket < $4 GROUP BY key",
-        tenant, dim, since, until,
+        f"SELECT key, {_SUMS} FROM ("
+        f"SELECT key, {_COLS} FROM metric_days WHERE tenant_id = $1 AND dim = $2 AND day >= $5 AND day < $6 "
+        f"UNION ALL SELECT key, {_COLS} FROM metric_buckets WHERE tenant_id = $1 AND dim = $2 "
+        "AND ((bucket >= $3 AND bucket < $7) OR (bucket >= $8 AND bucket < $4))) AS x GROUP BY key",
+        tenant, dim, since, until, first.date(), last.date(), first, last,
     )  # fmt: skip
-    return {r["key"]: Tally.from_mapping({col: r[col] for col in TALLY_COLUMNS}) for r in rows}
+    return {r["key"]: Tally(*(r[i] for i in range(1, 1 + len(TALLY_COLUMNS)))) for r in rows}
 
 
 def _round(value: float | None) -> float | None:

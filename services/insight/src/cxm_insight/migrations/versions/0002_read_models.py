@@ -18,6 +18,7 @@ TENANT_TABLES = (
     "analyses",
     "embeddings",
     "metric_buckets",
+    "metric_days",
     "alert_checks",
     "taxonomies",
     "labels",
@@ -89,8 +90,10 @@ def upgrade() -> None:
         )
         """
     )
-    # Additive tallies per UTC hour and dimension (`all`, channel, source, topic, segment, agent, team, intent):
-    # every metric is answered from these sums, never by scanning feedback.
+    # Additive tallies per UTC hour and dimension (`all`, channel, source, topic, segment, agent, team, intent,
+    # touchpoint), and the same per UTC day: every metric is answered from these sums, never by scanning feedback.
+    # A day series in another time zone reads the days and moves the few hours that belong to a neighbouring
+    # local day.
     op.execute(
         """
         CREATE TABLE metric_buckets (
@@ -112,6 +115,30 @@ def upgrade() -> None:
             negative   integer NOT NULL DEFAULT 0,
             positive   integer NOT NULL DEFAULT 0,
             PRIMARY KEY (tenant_id, dim, bucket, key)
+        )
+        """
+    )
+    op.execute(
+        """
+        CREATE TABLE metric_days (
+            tenant_id  uuid NOT NULL,
+            dim        text NOT NULL,
+            key        text NOT NULL,
+            day        date NOT NULL,
+            count      integer NOT NULL DEFAULT 0,
+            nps_n      integer NOT NULL DEFAULT 0,
+            promoters  integer NOT NULL DEFAULT 0,
+            detractors integer NOT NULL DEFAULT 0,
+            csat_n     integer NOT NULL DEFAULT 0,
+            csat_sat   integer NOT NULL DEFAULT 0,
+            ces_n      integer NOT NULL DEFAULT 0,
+            ces_sum    double precision NOT NULL DEFAULT 0,
+            ces_easy   integer NOT NULL DEFAULT 0,
+            sent_n     integer NOT NULL DEFAULT 0,
+            sent_sum   double precision NOT NULL DEFAULT 0,
+            negative   integer NOT NULL DEFAULT 0,
+            positive   integer NOT NULL DEFAULT 0,
+            PRIMARY KEY (tenant_id, dim, day, key)
         )
         """
     )
