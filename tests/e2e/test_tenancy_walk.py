@@ -93,10 +93,19 @@ def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
+def _is_uuid(value: str) -> bool:
+    """Records are named by UUIDs; other `id`s (a taxonomy's topic ids) are shared vocabulary, not a tenant's."""
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
 def find_ids(node: Any) -> Iterator[str]:
     if isinstance(node, dict):
         for k, v in node.items():
-            if k in ("id", "tenant_id") and isinstance(v, str):
+            if k in ("id", "tenant_id") and isinstance(v, str) and _is_uuid(v):
                 yield v
             yield from find_ids(v)
     elif isinstance(node, list):

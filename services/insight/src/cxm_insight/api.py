@@ -195,8 +195,7 @@ def routers(ctx: InsightContext) -> list[APIRouter]:
         return {"themes": items}
 
     @router.post("/v1/insights/themes/{theme_id}/accept", summary="A discovered theme joins the taxonomy")
-    async def accept_theme(theme_id: uuid.UUID, tenant: Writer, body: AcceptThemeIn | None = None) -> dict[str, Any]:
-        body = body or AcceptThemeIn()
+    async def accept_theme(theme_id: uuid.UUID, body: AcceptThemeIn, tenant: Writer) -> dict[str, Any]:
         topic, version = await write(
             tenant, lambda conn: commands.accept_theme(conn, tenant, theme_id, body.name, body.topic_id)
         )
@@ -301,8 +300,7 @@ def routers(ctx: InsightContext) -> list[APIRouter]:
         return {**out, "version": version}
 
     @router.post("/v1/insights/reanalyses", status_code=202, summary="Re-analyse history (new analysis events)")
-    async def post_reanalysis(tenant: Writer, body: ReanalysisIn | None = None) -> dict[str, Any]:
-        body = body or ReanalysisIn()
+    async def post_reanalysis(body: ReanalysisIn, tenant: Writer) -> dict[str, Any]:
         since = bounded(body.since, "since")
         rate = body.rate or ctx.settings.reanalysis_rate
         return await write(tenant, lambda conn: reanalysis.create(conn, tenant, since, rate))
