@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bench.harness import Scenario
-from bench.scenarios import consumer, eventsourcing_peer, http, raw, relay, store
+from bench.scenarios import consumer, eventsourcing_peer, http, insight, raw, relay, store
 
 ALL: list[Scenario] = [
     *raw.SCENARIOS,
@@ -11,5 +11,6 @@ ALL: list[Scenario] = [
     *relay.SCENARIOS,
     *consumer.SCENARIOS,
     *eventsourcing_peer.SCENARIOS,
+    *insight.SCENARIOS,
     *http.SCENARIOS,
 ]
