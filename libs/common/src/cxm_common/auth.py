@@ -17,6 +17,7 @@ SCOPES = (
     "insights:read",
     "insights:write",
     "journeys:read",
+    "journeys:write",
     "actions:read",
     "actions:write",
     "admin",

@@ -9,3 +9,12 @@ class Settings(CommonSettings):
     """Read from `CXM_JOURNEY_*`, falling back to the shared `CXM_*` names."""
 
     model_config = SettingsConfigDict(env_prefix="CXM_JOURNEY_", extra="ignore", frozen=True)
+
+    repeat_window_h: float = 7 * 24
+    """A support contact followed by another from the same customer within this window was not resolved first time."""
+    abandon_after_h: float = 7 * 24
+    """A stay in a non-final stage with nothing after it for this long counts as abandoned."""
+    friction_interval_s: float = 300.0
+    friction_window_days: int = 30
+    friction_min_impact: float = 1.0
+    risk_interval_s: float = 900.0

@@ -1,0 +1,217 @@
+"""Journey's read models, applied in the writer's transaction and rebuilt by `cxm replay journey`.
+
+A customer's visits and transitions are a function of their ordered steps: whenever steps of a customer change
+(a new one, a late one, a re-derived stage), the customer's visits are recomputed from all their steps and the
+transition counts move by the difference, so arrival order never changes the result.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from cxm_common.db import driver
+from cxm_common.envelope import Envelope
+from cxm_common.projections import Projection
+from cxm_journey import contracts as c
+from cxm_journey.domain.paths import Step, order_steps, transitions, visits
+
+_STEP_SQL = """
+    INSERT INTO steps (id, tenant_id, customer_id, at, kind, name, channel, touchpoint, stage, nps, csat, ces,
+                       sentiment_score, sentiment_label, intent, topics)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+    ON CONFLICT (id) DO UPDATE SET
+        at = excluded.at, stage = excluded.stage, nps = excluded.nps, csat = excluded.csat, ces = excluded.ces,
+        sentiment_score = excluded.sentiment_score, sentiment_label = excluded.sentiment_label,
+        intent = excluded.intent, topics = excluded.topics
+"""
+_STEP_COLUMNS = (
+    "id, customer_id, at, kind, name, channel, touchpoint, stage, nps, csat, ces, sentiment_score, sentiment_label, "
+    "intent"
+)
+
+
+def step_row(event: Envelope) -> tuple[Any, ...]:
+    """The `steps` row of a `journey.step.recorded` event."""
+    d = event.data
+    sentiment = d.get("sentiment") or {}
+    return (
+        d["step_id"], event.tenant_id, uuid.UUID(d["customer_id"]), datetime.fromisoformat(d["at"]), d["kind"],
+        d.get("name"), d.get("channel"), d.get("touchpoint"), d.get("stage"), d.get("nps"), d.get("csat"),
+        d.get("ces"), sentiment.get("score"), sentiment.get("label"), d.get("intent"), list(d.get("topics") or []),
+    )  # fmt: skip
+
+
+def to_step(row: Any) -> Step:
+    """A domain step from a `steps` row."""
+    return Step(
+        id=row["id"], at=row["at"], kind=row["kind"], name=row["name"], stage=row["stage"], channel=row["channel"],
+        nps=row["nps"], csat=row["csat"], ces=row["ces"], sentiment_score=row["sentiment_score"],
+        sentiment_label=row["sentiment_label"], intent=row["intent"],
+    )  # fmt: skip
+
+
+async def journeys_of(
+    conn: AsyncConnection, tenant: uuid.UUID, customers: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[Step]]:
+    """The ordered steps of some customers."""
+    rows = await (await driver(conn)).fetch(
+        f"SELECT {_STEP_COLUMNS} FROM steps WHERE tenant_id = $1 AND customer_id = ANY($2::uuid[]) "
+        "ORDER BY customer_id, at, id",
+        tenant, list(customers),
+    )  # fmt: skip
+    found: dict[uuid.UUID, list[Step]] = {c: [] for c in customers}
+    for r in rows:
+        found[r["customer_id"]].append(to_step(r))
+    return found
+
+
+async def recompute(conn: AsyncConnection, tenant: uuid.UUID, customers: Sequence[uuid.UUID]) -> None:
+    """Recompute the visits, transitions and summary of customers from their steps, moving transition counts."""
+    if not customers:
+        return
+    pg = await driver(conn)
+    ordered = sorted(set(customers))
+    journeys = await journeys_of(conn, tenant, ordered)
+    segments = {
+        r["id"]: r["segment"] or ""
+        for r in await pg.fetch(
+            "SELECT id, segment FROM profiles WHERE tenant_id = $1 AND id = ANY($2::uuid[])", tenant, ordered
+        )
+    }
+    old = await pg.fetch(
+        "SELECT customer_id, stage, exited_at, next_stage, segment FROM visits "
+        "WHERE tenant_id = $1 AND customer_id = ANY($2::uuid[]) AND next_stage IS NOT NULL",
+        tenant, ordered,
+    )  # fmt: skip
+    deltas: dict[tuple[date, str, str, str], int] = {}
+    for r in old:
+        slot = (r["exited_at"].date(), r["stage"], r["next_stage"], r["segment"])
+        deltas[slot] = deltas.get(slot, 0) - 1
+    visit_rows = []
+    summaries = []
+    for customer in ordered:
+        steps = order_steps(journeys[customer])
+        segment = segments.get(customer, "")
+        found = visits(steps)
+        for seq, v in enumerate(found):
+            visit_rows.append((tenant, customer, seq, v.stage, v.entered_at, v.exited_at, v.next_stage, segment))
+        for from_stage, to_stage, at in transitions(found):
+            slot = (at.date(), from_stage, to_stage, segment)
+            deltas[slot] = deltas.get(slot, 0) + 1
+        path = ">".join(v.stage for v in found)[:2000]
+        summaries.append(
+            (
+                customer, tenant, segment or None, found[-1].stage if found else None, path or None,
+                steps[0].at if steps else None, steps[-1].at if steps else None,
+            )
+        )  # fmt: skip
+    await pg.execute("DELETE FROM visits WHERE tenant_id = $1 AND customer_id = ANY($2::uuid[])", tenant, ordered)
+    if visit_rows:
+        await pg.executemany(
+            "INSERT INTO visits (tenant_id, customer_id, seq, stage, entered_at, exited_at, next_stage, segment) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            visit_rows,
+        )
+    changed = sorted((k, n) for k, n in deltas.items() if n)
+    if changed:
+        await pg.executemany(
+            "INSERT INTO transition_days (tenant_id, day, from_stage, to_stage, segment, count) "
+            "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, day, from_stage, to_stage, segment) "
+            "DO UPDATE SET count = transition_days.count + excluded.count",
+            [(tenant, day, f, t, s, n) for (day, f, t, s), n in changed],
+        )
+    await pg.executemany(
+        "INSERT INTO customers (id, tenant_id, segment, current_stage, path, first_seen, last_seen) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO UPDATE SET segment = excluded.segment, "
+        "current_stage = excluded.current_stage, path = excluded.path, first_seen = excluded.first_seen, "
+        "last_seen = excluded.last_seen",
+        summaries,
+    )
+
+
+async def apply(conn: AsyncConnection, event: Envelope) -> None:
+    """Apply one of journey's own events."""
+    await apply_many(conn, [event])
+
+
+async def apply_many(conn: AsyncConnection, events: Sequence[Envelope]) -> None:
+    """Apply events in order; each run of step events of one tenant is written in bulk, then recomputed once."""
+    pg = await driver(conn)
+    run: list[Envelope] = []
+
+    async def flush() -> None:
+        if not run:
+            return
+        tenant = run[0].tenant_id
+        await pg.executemany(_STEP_SQL, [step_row(e) for e in run])
+        await recompute(conn, tenant, [uuid.UUID(e.data["customer_id"]) for e in run])
+        run.clear()
+
+    for event in events:
+        if event.type == c.STEP_RECORDED:
+            if run and run[0].tenant_id != event.tenant_id:
+                await flush()
+            run.append(event)
+            continue
+        await flush()
+        await _apply_other(conn, event)
+    await flush()
+
+
+async def _apply_other(conn: AsyncConnection, event: Envelope) -> None:
+    pg = await driver(conn)
+    d = event.data
+    t = event.tenant_id
+    when = event.recorded_at or event.time
+    if event.type == c.CUSTOMER_REDERIVED:
+        customer = uuid.UUID(d["customer_id"])
+        stages = d.get("stages") or {}
+        if stages:
+            await pg.executemany(
+                "UPDATE steps SET stage = $3 WHERE tenant_id = $1 AND id = $2",
+                [(t, step_id, stage) for step_id, stage in sorted(stages.items())],
+            )
+        await recompute(conn, t, [customer])
+    elif event.type == c.CHURN_RISK_CHANGED:
+        await pg.execute(
+            "UPDATE customers SET risk_score = $3, risk_level = $4, risk_reasons = $5::jsonb, risk_at = $6 "
+            "WHERE tenant_id = $1 AND id = $2",
+            t, uuid.UUID(d["customer_id"]), float(d["score"]), d["level"], orjson.dumps(d["reasons"]).decode(),
+            event.time,
+        )  # fmt: skip
+    elif event.type == c.STAGE_MAP_UPDATED:
+        await pg.execute(
+            "INSERT INTO stage_maps (tenant_id, version, definition, created_at) VALUES ($1, $2, $3::jsonb, $4) "
+            "ON CONFLICT DO NOTHING",
+            t, int(d["version"]), orjson.dumps(d["map"]).decode(), when,
+        )  # fmt: skip
+    elif event.type == c.FRICTION_DETECTED:
+        await pg.execute(
+            "INSERT INTO friction (id, tenant_id, kind, key, impact, detected_at, evidence) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb) ON CONFLICT DO NOTHING",
+            uuid.UUID(d["friction_id"]), t, d["kind"], d["key"], float(d["impact"]), event.time,
+            orjson.dumps(d).decode(),
+        )  # fmt: skip
+    elif event.type == c.CUSTOMER_ERASED:
+        everyone = [uuid.UUID(x) for x in [d["customer_id"], *(d.get("merged_ids") or [])]]
+        await pg.execute("DELETE FROM steps WHERE tenant_id = $1 AND customer_id = ANY($2::uuid[])", t, everyone)
+        await pg.execute("DELETE FROM visits WHERE tenant_id = $1 AND customer_id = ANY($2::uuid[])", t, everyone)
+        await pg.execute(
+            "UPDATE customers SET erased = true, segment = NULL, path = NULL, risk_reasons = '[]', risk_score = NULL, "
+            "risk_level = NULL WHERE tenant_id = $1 AND id = ANY($2::uuid[])",
+            t, everyone,
+        )  # fmt: skip
+
+
+JOURNEY_READ_MODELS = Projection(
+    name="journey",
+    tables=["steps", "visits", "transition_days", "customers", "stage_maps", "friction"],
+    apply=apply,
+    apply_many=apply_many,
+)

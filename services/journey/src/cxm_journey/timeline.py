@@ -1,0 +1,179 @@
+"""Placing interactions and analysed feedback on customers' timelines, and what follows: stage entries, churn risk."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from cxm_common.db import driver
+from cxm_common.envelope import Envelope
+from cxm_common.eventstore import ANY_VERSION, PendingAppend, append_many
+from cxm_common.observability import current_traceparent
+from cxm_common.projections import project
+from cxm_journey import contracts as c
+from cxm_journey.domain.churn import churn_risk
+from cxm_journey.domain.stages import DEFAULT_STAGE_MAP, StageMap, parse_stage_map, stage_of
+from cxm_journey.projections import JOURNEY_READ_MODELS, journeys_of
+
+
+def event(
+    type_: str, tenant: uuid.UUID, customer: str, data: dict[str, Any], *, cause: Envelope | None = None
+) -> Envelope:
+    """One of journey's events on a customer's stream."""
+    return Envelope(
+        type=type_, source=c.SOURCE, subject=customer, tenant_id=tenant, data=data,
+        correlation_id=cause.correlation_id if cause else None, causation_id=cause.id if cause else None,
+        traceparent=current_traceparent(),
+    )  # fmt: skip
+
+
+class StageMaps:
+    """Each tenant's current stage map (the default until the tenant saves one), cached by version."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[uuid.UUID, int], StageMap] = {}
+
+    async def current(self, conn: AsyncConnection, tenant: uuid.UUID) -> StageMap:
+        """The tenant's current stage map."""
+        row = await (await driver(conn)).fetchrow(
+            "SELECT version, definition::text AS d FROM stage_maps WHERE tenant_id = $1 ORDER BY version DESC LIMIT 1",
+            tenant,
+        )
+        if row is None:
+            return DEFAULT_STAGE_MAP
+        key = (tenant, row["version"])
+        if key not in self._cache:
+            self._cache[key] = parse_stage_map(orjson.loads(row["d"]), row["version"])
+        return self._cache[key]
+
+
+def interaction_step(event_: Envelope, stage_map: StageMap) -> dict[str, Any]:
+    """The step data of an `ingest.interaction.recorded` event."""
+    d = event_.data
+    touchpoint = (d.get("properties") or {}).get("touchpoint") if isinstance(d.get("properties"), dict) else None
+    return {
+        "customer_id": d["customer_id"],
+        "step_id": f"i:{d['interaction_id']}",
+        "kind": "interaction",
+        "name": d["name"],
+        "channel": d.get("channel"),
+        "touchpoint": touchpoint if isinstance(touchpoint, str) else None,
+        "at": d.get("occurred_at") or event_.time.isoformat(),
+        "stage": stage_of(stage_map, kind="interaction", name=d["name"], touchpoint=touchpoint),
+        "stage_map_version": stage_map.version,
+    }
+
+
+def feedback_step(event_: Envelope, stage_map: StageMap) -> dict[str, Any] | None:
+    """The step data of an `insight.feedback.analyzed` event (None for anonymous feedback: it has no journey)."""
+    d = event_.data
+    if not d.get("customer_id"):
+        return None
+    scores = d.get("scores") or {}
+    return {
+        "customer_id": d["customer_id"],
+        "step_id": f"f:{d['feedback_id']}",
+        "kind": "feedback",
+        "name": f"feedback_{d.get('channel') or 'other'}",
+        "channel": d.get("channel"),
+        "touchpoint": d.get("touchpoint"),
+        "at": d["occurred_at"],
+        "stage": stage_of(stage_map, kind="feedback", name=None, touchpoint=d.get("touchpoint")),
+        "stage_map_version": stage_map.version,
+        "nps": scores.get("nps"),
+        "csat": scores.get("csat"),
+        "ces": scores.get("ces"),
+        "sentiment": {k: (d.get("sentiment") or {}).get(k) for k in ("label", "score")},
+        "intent": d.get("intent"),
+        "topics": [t["topic"] for t in d.get("topics") or []],
+    }
+
+
+class Timeline:
+    """Consumer handlers that record steps and derive stage entries and churn-risk changes."""
+
+    def __init__(self, stage_maps: StageMaps, *, now: Callable[[], datetime] | None = None) -> None:
+        self.stage_maps = stage_maps
+        self.now = now or (lambda: datetime.now(UTC))
+
+    async def on_events(self, conn: AsyncConnection, events: list[Envelope]) -> None:
+        """Batch handler for interactions and analysed feedback of one tenant."""
+        tenant = events[0].tenant_id
+        stage_map = await self.stage_maps.current(conn, tenant)
+        steps: list[tuple[Envelope, dict[str, Any]]] = []
+        for e in events:
+            data = interaction_step(e, stage_map) if e.type == c.INTERACTION_RECORDED else feedback_step(e, stage_map)
+            if data is not None:
+                steps.append((e, data))
+        if steps:
+            await self.record(conn, tenant, steps)
+
+    async def record(
+        self, conn: AsyncConnection, tenant: uuid.UUID, steps: Sequence[tuple[Envelope, dict[str, Any]]]
+    ) -> None:
+        """Append steps, project them, then append the stage entries and risk changes they cause."""
+        customers = sorted({uuid.UUID(d["customer_id"]) for _, d in steps})
+        before = await _summaries(conn, tenant, customers)
+        recorded = [event(c.STEP_RECORDED, tenant, d["customer_id"], d, cause=cause) for cause, d in steps]
+        stored = await append_many(conn, _by_stream(recorded))
+        await project(conn, [JOURNEY_READ_MODELS], stored)
+        await self.follow_up(conn, tenant, customers, before)
+
+    async def follow_up(
+        self, conn: AsyncConnection, tenant: uuid.UUID, customers: Sequence[uuid.UUID], before: dict[uuid.UUID, Any]
+    ) -> None:
+        """Stage entries and churn-risk changes of customers whose steps changed."""
+        stage_map = await self.stage_maps.current(conn, tenant)
+        after = await _summaries(conn, tenant, customers)
+        journeys = await journeys_of(conn, tenant, customers)
+        values = await _values(conn, tenant, customers)
+        now = self.now()
+        derived: list[Envelope] = []
+        for customer in customers:
+            old, new = before.get(customer), after.get(customer)
+            old_stage = old["current_stage"] if old else None
+            if new is not None and new["current_stage"] and new["current_stage"] != old_stage:
+                data = {"customer_id": str(customer), "stage": new["current_stage"], "from_stage": old_stage,
+                        "at": new["last_seen"].isoformat() if new["last_seen"] else None}  # fmt: skip
+                derived.append(event(c.STAGE_ENTERED, tenant, str(customer), data))
+            risk = churn_risk(journeys[customer], stage_map, now=now, value=values.get(customer))
+            previous = (old["risk_level"] if old else None) or "low"
+            if risk.level != previous:
+                data = {
+                    "customer_id": str(customer), "score": round(risk.score, 4), "level": risk.level,
+                    "previous_level": previous, "reasons": [asdict(r) for r in risk.reasons],
+                    "value": values.get(customer),
+                }  # fmt: skip
+                derived.append(event(c.CHURN_RISK_CHANGED, tenant, str(customer), data))
+        if derived:
+            stored = await append_many(conn, _by_stream(derived))
+            await project(conn, [JOURNEY_READ_MODELS], stored)
+
+
+async def _summaries(conn: AsyncConnection, tenant: uuid.UUID, customers: Sequence[uuid.UUID]) -> dict[uuid.UUID, Any]:
+    rows = await (await driver(conn)).fetch(
+        "SELECT id, current_stage, last_seen, risk_level FROM customers WHERE tenant_id = $1 AND id = ANY($2::uuid[])",
+        tenant, list(customers),
+    )  # fmt: skip
+    return {r["id"]: r for r in rows}
+
+
+async def _values(conn: AsyncConnection, tenant: uuid.UUID, customers: Sequence[uuid.UUID]) -> dict[uuid.UUID, float]:
+    rows = await (await driver(conn)).fetch(
+        "SELECT id, value FROM profiles WHERE tenant_id = $1 AND id = ANY($2::uuid[]) AND value IS NOT NULL",
+        tenant, list(customers),
+    )  # fmt: skip
+    return {r["id"]: float(r["value"]) for r in rows}
+
+
+def _by_stream(events: Sequence[Envelope]) -> list[PendingAppend]:
+    grouped: dict[str, list[Envelope]] = {}
+    for e in events:
+        grouped.setdefault(f"customer-{e.subject}", []).append(e)
+    return [PendingAppend(stream, batch, ANY_VERSION) for stream, batch in grouped.items()]
