@@ -32,6 +32,7 @@ from bench.scenarios.http import System, system
 from cxm_common.auth import verify_token
 from cxm_common.jetstream import durable_name, stream_name
 from cxm_ingest.handlers import record_id
+from cxm_insight.queries import SeriesQuery, series_sql
 
 ROOT = Path(__file__).resolve().parents[2]
 BATCH = 64
@@ -173,6 +174,8 @@ TALLY = (
 )  # fmt: skip
 QUERY_REQUESTS = 50
 """Timed requests per query, sequential, after a warm-up."""
+SQL_RUNS = 10
+"""Times each query's statement is run straight on Postgres."""
 
 
 def year_bounds(year: int = YEAR) -> tuple[datetime, datetime]:
@@ -329,6 +332,22 @@ async def time_series(
     return latencies, size
 
 
+async def sql_latencies(conn: asyncpg.Connection, tenant: uuid.UUID, case: SeriesCase, runs: int) -> list[float]:
+    """The same case's statement run straight on Postgres (insight's own SQL), to tell database from HTTP time."""
+    p = case.params()
+    q = SeriesQuery(p["metric"], datetime.fromisoformat(p["from"]), datetime.fromisoformat(p["to"]), case.interval,
+                    case.tz, p["group_by"])  # fmt: skip
+    sql, args = series_sql(q)
+    sql = sql.replace("$T", f"${len(args) + 1}")
+    await conn.fetch(sql, *args, tenant)
+    latencies = []
+    for _ in range(runs):
+        began = time.perf_counter()
+        await conn.fetch(sql, *args, tenant)
+        latencies.append(time.perf_counter() - began)
+    return latencies
+
+
 async def year_volume(client: httpx.AsyncClient) -> int:
     """The year's feedback count as the API reports it (a check that the inserted tallies add up)."""
     start, end = year_bounds()
@@ -343,19 +362,21 @@ async def metric_query(ctx: Context) -> Measurement:
     found = await system(ctx)
     tenant = tenant_of(found)
     data = metric_year()
-    conn = await asyncpg.connect(ctx.stack.url("system"))
+    conn = await asyncpg.connect(ctx.stack.url("system"), server_settings={"search_path": "insight"})
     try:
         rows = await insert_metric_year(conn, tenant, data)
         try:
-            return await _time_cases(ctx, found, rows)
+            return await _time_cases(ctx, found, conn, tenant, rows)
         finally:
             await delete_metric_year(conn, tenant, data)
     finally:
         await conn.close()
 
 
-async def _time_cases(ctx: Context, found: System, rows: tuple[int, int]) -> Measurement:
-    """Time every case through the gateway; the UTC daily query is the headline."""
+async def _time_cases(
+    ctx: Context, found: System, conn: asyncpg.Connection, tenant: uuid.UUID, rows: tuple[int, int]
+) -> Measurement:
+    """Time every case through the gateway (and its statement alone); the UTC daily query is the headline."""
     headers = {"Authorization": f"Bearer {found.api_key}"}
     results: dict[str, dict[str, Any]] = {}
     samples: list[float] = []
@@ -367,12 +388,15 @@ async def _time_cases(ctx: Context, found: System, rows: tuple[int, int]) -> Mea
         for case in CASES:
             latencies, size = await time_series(client, case, QUERY_REQUESTS, max_s=ctx.budget.seconds * 4)
             shown = percentiles_ms(latencies) or {}
+            sql = percentiles_ms(await sql_latencies(conn, tenant, case, SQL_RUNS)) or {}
             results[case.label] = {"requests": len(latencies), "response_bytes": size,
-                                   **{k: round(v, 1) for k, v in shown.items()}}  # fmt: skip
+                                   **{k: round(v, 1) for k, v in shown.items()},
+                                   "sql_p50": round(sql["p50"], 1), "sql_p95": round(sql["p95"], 1)}  # fmt: skip
             if case.label == "day_utc":
                 samples = latencies
     headline = results["day_utc"]["p95"]
     others = ", ".join(f"{label} {r['p95']:.0f}" for label, r in results.items() if label != "day_utc")
+    others += f"; its SQL alone p50 {results['day_utc']['sql_p50']:.0f}"
     return Measurement(
         items=sum(r["requests"] for r in results.values()), seconds=time.perf_counter() - started,
         latencies_s=samples, value=headline,
