@@ -413,6 +413,7 @@ RATE = 100.0
 IN_FLIGHT = 64
 """Webhook requests outstanding at once, at most (the sender is open-loop up to this)."""
 WARMUP = 8
+"""Feedback sent (and waited for) before the timed run: the first analysis of a process loads its models."""
 
 
 def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
