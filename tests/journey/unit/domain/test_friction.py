@@ -101,8 +101,9 @@ def test_a_friction_point_carries_the_numbers_behind_its_impact() -> None:
 
     assert e["baseline_detractor_share"] == (3 * 100 + 600 + 50) / (4 * 1000 + 850)
     assert e["detractor_share"] == 0.6
-    assert onboarding.detractor_lift == pytest.approx(1000 / 1020 * (0.6 - e["baseline_detractor_share"]))
-    assert e["experience_term"] == pytest.approx(1000 * onboarding.detractor_lift)
+    lift = 1000 / 1020 * (0.6 - e["baseline_detractor_share"])
+    assert onboarding.detractor_lift == pytest.approx(lift)
+    assert e["experience_term"] == pytest.approx(1000 * lift)
     assert e["abandonment_term"] == 150.0
     assert onboarding.impact == pytest.approx(e["experience_term"] + e["repeat_term"] + e["abandonment_term"])
     assert onboarding.traffic == 1000
