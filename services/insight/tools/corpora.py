@@ -25,7 +25,36 @@ class Row:
     label: str
 
 
-GOEMOTIONS_LABELS = ["admiration", "amusement", "anger", "annoyance", "approval", "caring", "confusion", "curiosity", "desire", "disappointment", "disapproval", "disgust", "embarrassment", "excitement", "fear", "gratitude", "grief", "joy", "love", "nervousness", "optimism", "pride", "realization", "relief", "remorse", "sadness", "surprise", "neutral"]
+GOEMOTIONS_LABELS = [
+    "admiration",
+    "amusement",
+    "anger",
+    "annoyance",
+    "approval",
+    "caring",
+    "confusion",
+    "curiosity",
+    "desire",
+    "disappointment",
+    "disapproval",
+    "disgust",
+    "embarrassment",
+    "excitement",
+    "fear",
+    "gratitude",
+    "grief",
+    "joy",
+    "love",
+    "nervousness",
+    "optimism",
+    "pride",
+    "realization",
+    "relief",
+    "remorse",
+    "sadness",
+    "surprise",
+    "neutral",
+]
 
 # Our six CX emotions from GoEmotions' 27 (others carry no CX emotion of ours).
 EMOTION_FROM_GOEMOTIONS = {
@@ -52,7 +81,45 @@ EMOTIONS = ("anger", "frustration", "disappointment", "confusion", "joy", "grati
 # Banking77 categories by name: reports of something gone wrong read as complaints (negative); the rest are
 # information questions (neutral). Ambiguous names are left out.
 BANKING_PROBLEMS = frozenset(
-    ["card_arrival", "card_payment_wrong_exchange_rate", "extra_charge_on_statement", "pending_cash_withdrawal", "card_not_working", "lost_or_stolen_card", "pin_blocked", "contactless_not_working", "pending_top_up", "wrong_amount_of_cash_received", "card_payment_fee_charged", "transfer_not_received_by_recipient", "top_up_reverted", "balance_not_updated_after_cheque_or_cash_deposit", "card_payment_not_recognised", "unable_to_verify_identity", "compromised_card", "direct_debit_payment_not_recognised", "declined_cash_withdrawal", "pending_card_payment", "lost_or_stolen_phone", "declined_transfer", "Refund_not_showing_up", "declined_card_payment", "pending_transfer", "card_swallowed", "transaction_charged_twice", "reverted_card_payment?", "failed_transfer", "virtual_card_not_working", "wrong_exchange_rate_for_cash_withdrawal", "top_up_failed", "balance_not_updated_after_bank_transfer", "cash_withdrawal_not_recognised", "beneficiary_not_allowed", "request_refund", "terminate_account"]
+    [
+        "card_arrival",
+        "card_payment_wrong_exchange_rate",
+        "extra_charge_on_statement",
+        "pending_cash_withdrawal",
+        "card_not_working",
+        "lost_or_stolen_card",
+        "pin_blocked",
+        "contactless_not_working",
+        "pending_top_up",
+        "wrong_amount_of_cash_received",
+        "card_payment_fee_charged",
+        "transfer_not_received_by_recipient",
+        "top_up_reverted",
+        "balance_not_updated_after_cheque_or_cash_deposit",
+        "card_payment_not_recognised",
+        "unable_to_verify_identity",
+        "compromised_card",
+        "direct_debit_payment_not_recognised",
+        "declined_cash_withdrawal",
+        "pending_card_payment",
+        "lost_or_stolen_phone",
+        "declined_transfer",
+        "Refund_not_showing_up",
+        "declined_card_payment",
+        "pending_transfer",
+        "card_swallowed",
+        "transaction_charged_twice",
+        "reverted_card_payment?",
+        "failed_transfer",
+        "virtual_card_not_working",
+        "wrong_exchange_rate_for_cash_withdrawal",
+        "top_up_failed",
+        "balance_not_updated_after_bank_transfer",
+        "cash_withdrawal_not_recognised",
+        "beneficiary_not_allowed",
+        "request_refund",
+        "terminate_account",
+    ]
 )
 BANKING_AMBIGUOUS = frozenset(["cancel_transfer", "transfer_fee_charged", "passcode_forgotten"])
 

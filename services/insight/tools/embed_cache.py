@@ -18,7 +18,7 @@ CACHE_DIR = Path(os.environ.get("CXM_MODEL_CACHE") or Path(__file__).resolve().p
 def embed(texts: Sequence[str], name: str, encoder: Encoder | None = None) -> np.ndarray:
     """Embed cleaned texts, reusing a cache file keyed by name and a hash of the texts and encoder."""
     encoder = encoder or Encoder.load(threads=int(os.environ.get("CXM_THREADS", "2")))
-    digest = hashlib.sha256(("\x00".join(texts) + encoder.version).encode()).hexdigest()[:16]
+    digest = hashlib.sha256(("\x00".join(texts) + encoder.version + str(encoder.per_text)).encode()).hexdigest()[:16]
     path = CACHE_DIR / f"{name}-{digest}.npy"
     if path.exists():
         return np.load(path)

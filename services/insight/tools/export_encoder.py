@@ -72,6 +72,8 @@ def export(out_dir: Path) -> None:
         "dimensions": 384,
         "quantisation": "onnxruntime dynamic int8 (weights QInt8, per channel)",
         "pooling": "mean over attention mask, L2-normalised",
+        # Dynamic quantisation scales activations per call: one text per call keeps embeddings batch-independent.
+        "per_text": True,
     }
     (out_dir / "encoder.json").write_text(json.dumps(meta, indent=2) + "\n")
 

@@ -10,6 +10,25 @@ SEEDS: tuple[tuple[str, str, str], ...] = tuple(
             "complaint",
             "negative",
             """
+Why is there a charge on my card for a month I did not use?
+How is it possible that my parcel went to another city again?
+Is anyone actually reading these messages? Fourth email about the same broken router
+The technician was supposed to come between 8 and 12 and never turned up
+your app logged me out mid payment and now the money is gone but no order
+I asked for no nuts and the salad came covered in them
+The gym shower has been cold for three weeks
+Meter reading is wrong, my bill doubled
+They put me through to five different departments and nobody could help
+Package marked as delivered but it is not here
+The new interface is confusing and slower than the old one
+Same issue as last month, the invoice still lists a device I returned
+I was promised a discount on the phone and it is not on the bill
+the agent laughed at me when I asked about compensation
+Train was 40 minutes late and the coffee machine was broken
+My claim has been pending for six weeks with no update
+Appointment cancelled by the clinic for the second time, no explanation
+Sent the wrong colour, returned it, and got the wrong colour again
+Your website says in stock but every order gets cancelled
 My order is two weeks late and nobody answers my emails
 I was charged twice and still have not received the money back
 The courier left my parcel in the rain and it was ruined
@@ -42,6 +61,19 @@ Two hours waiting at the gate and the flight got cancelled anyway
             "question",
             "neutral",
             """
+do you deliver on sundays
+I lost my card abroad, what should I do?
+What is the cut-off time for next-day delivery?
+Can I transfer my booking to my husband?
+my flight is tonight, can I still add a bag online?
+How do I update the email address on my account?
+Is there a limit on how many devices I can use?
+Can I get a paper copy of my policy documents?
+Does the premium plan include priority support?
+What happens to my points if I downgrade?
+Where do I find the tracking number?
+Is it possible to pay the deposit in two parts?
+Can someone explain how the late fee is calculated?
 How do I change the delivery address on my order?
 What time does the store open on Sunday?
 Can I bring a second bag on the flight?
@@ -72,6 +104,14 @@ What is your returns policy for sale items?
             "praise",
             "positive",
             """
+Five stars, setup took five minutes
+The nurse on the phone was kind and reassuring
+Honestly the smoothest return I have ever done
+Love the app, one tap and done
+Thanks to the driver who waited while I found my keys
+Great prices and the staff always remember my name
+Ten years with you and still happy
+The new update is fantastic, much faster
 Thank you so much, the team sorted everything out in minutes
 Amazing service, the driver even carried the boxes upstairs
 Love the new app, it is so much faster
@@ -98,6 +138,15 @@ Excellent value and fast shipping
             "suggestion",
             "neutral",
             """
+Any chance you could add Apple Pay at checkout?
+Why not let members book classes two weeks ahead?
+Could you add subtitles to the training videos?
+A way to split the bill between friends would be handy
+Please let us turn off the marketing emails separately from receipts
+It would be good to have a quiet carriage on the evening trains
+Maybe show the calorie count on the menu
+Could the invoices include the VAT number? Would make my accounting easier
+Suggestion: let us rate the driver after each delivery
 It would be great if the app had a dark mode
 You should let us choose a delivery time slot
 Please add an option to pay in instalments
@@ -122,6 +171,15 @@ It would be useful to see the estimated wait time in the queue
             "churn_threat",
             "negative",
             """
+Please send me the code to port my number, I am switching
+I will not be renewing next year
+What is the fee for closing my account early? I have found a cheaper deal
+Unless this is sorted by tomorrow I am cancelling
+Thinking seriously about switching providers after this
+Your competitor offered me half the price, give me a reason to stay
+If my refund is not here this week I am done with you
+I have loved this service but I am cancelling because of the price rise
+Goodbye, already moved my savings elsewhere
 Cancel my account or I am leaving for good
 If this is not fixed by Friday I am switching to another provider
 I will never fly with you again

@@ -28,6 +28,7 @@ HEADS_VERSION = "heads-1"
 # class-balanced, so this prior is added to their logits at run time.
 SENTIMENT_PRIOR = {"negative": 0.60, "neutral": 0.25, "positive": 0.15}
 SEED_WEIGHT = 1.0
+INTENT_SEED_WEIGHT = 10.0
 RNG_SEED = 0
 
 
@@ -170,13 +171,18 @@ def train_intent(encoder: Encoder) -> tuple[LinearModel, dict[str, int]]:
 
 
 def _pooled_balance(corpus: Corpus, classes: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Features and targets over all sources, weighted so every class has the same total weight."""
-    xs, ys = [], []
-    for _, texts, emb, labels in corpus.parts:
+    """Features and targets over all sources; every class has the same total weight, and within a class a seed
+    counts INTENT_SEED_WEIGHT times a mapped corpus row (the seeds follow the intent definitions most closely)."""
+    xs, ys, boost = [], [], []
+    for source, texts, emb, labels in corpus.parts:
         xs.append(base_features(emb, [clean_text(t) for t in texts]))
         ys.append(np.array([classes.index(label) for label in labels]))
+        boost.append(np.full(len(texts), INTENT_SEED_WEIGHT if source == "seeds" else 1.0))
     y = np.concatenate(ys)
-    return np.vstack(xs), np.eye(len(classes))[y], balanced_weights(y, len(classes))
+    b = np.concatenate(boost)
+    totals = np.bincount(y, weights=b, minlength=len(classes))
+    w = b * (len(y) / (np.count_nonzero(totals) * np.maximum(totals, 1e-9)))[y]
+    return np.vstack(xs), np.eye(len(classes))[y], w
 
 
 def main() -> None:

@@ -20,12 +20,15 @@ class Encoder:
 
     version: str
 
-    def __init__(self, session: ort.InferenceSession, tokenizer: Tokenizer, version: str, max_tokens: int) -> None:
+    def __init__(
+        self, session: ort.InferenceSession, tokenizer: Tokenizer, version: str, max_tokens: int, per_text: bool
+    ) -> None:
         """Wrap a loaded session and tokenizer; use Encoder.load instead."""
         self._session = session
         self._tokenizer = tokenizer
         self.version = version
         self.max_tokens = max_tokens
+        self.per_text = per_text
 
     @classmethod
     def load(cls, directory: Path | None = None, *, threads: int = 1, max_tokens: int = 256) -> Encoder:
@@ -42,13 +45,20 @@ class Encoder:
         tokenizer.no_padding()
         tokenizer.enable_truncation(max_length=max_tokens)
         meta = json.loads((directory / ENCODER_META_FILE).read_text())
-        return cls(session, tokenizer, str(meta["version"]), max_tokens)
+        return cls(session, tokenizer, str(meta["version"]), max_tokens, bool(meta.get("per_text", False)))
 
     def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
-        """Embed texts as an (n, 384) float32 array of L2-normalised rows, in input order."""
+        """Embed texts as an (n, 384) float32 array of L2-normalised rows, in input order.
+
+        Texts are tokenised together and sorted by length; batch_size texts go to onnxruntime per call, except
+        with a dynamically quantised model, whose activation scales are computed over the whole call: it runs one
+        text per call so that a text's embedding never depends on the texts it was batched with.
+        """
         out = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
         if not texts:
             return out
+        if self.per_text:
+            batch_size = 1
         encodings = self._tokenizer.encode_batch([text or "" for text in texts])
         lengths = np.array([len(e.ids) for e in encodings])
         # Sorting by length keeps padding (wasted compute) small within each batch.

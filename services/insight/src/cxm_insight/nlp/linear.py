@@ -91,25 +91,34 @@ def fit_linear(
     targets: np.ndarray,
     classes: tuple[str, ...],
     *,
-    l2: float = 1.0,
+    l2: float | np.ndarray = 1.0,
+    standardize: bool = True,
     sample_weight: np.ndarray | None = None,
     multilabel: bool = False,
     sparse: SparseRows | None = None,
     l2_sparse: float | None = None,
     max_iter: int = 300,
 ) -> LinearModel:
-    """Fit a linear head. targets: (n, k) probabilities (one-hot for plain labels); l2 is per unit of total weight."""
+    """Fit a linear head. targets: (n, k) probabilities (one-hot for plain labels).
+
+    The loss is the weighted mean cross-entropy + l2/(2n)·|W|² (scikit-learn's C = 1/l2); l2 may be one value per
+    dense column. Dense columns are standardised first unless standardize is False.
+    """
     n, d = dense.shape
     k = len(classes)
-    mean = dense.mean(axis=0)
-    scale = dense.std(axis=0)
-    scale = np.where(scale < 1e-6, 1.0, scale)
+    if standardize:
+        mean = dense.mean(axis=0)
+        scale = dense.std(axis=0)
+        scale = np.where(scale < 1e-6, 1.0, scale)
+    else:
+        mean, scale = np.zeros(d), np.ones(d)
+    lam = np.broadcast_to(np.asarray(l2, dtype=np.float64), (d,))[:, None]
     x = ((dense - mean) / scale).astype(np.float64)
     y = targets.astype(np.float64)
     w = np.ones(n) if sample_weight is None else sample_weight.astype(np.float64)
     w = w / w.sum()
     sd = sparse.dim if sparse is not None else 0
-    l2s = l2 if l2_sparse is None else l2_sparse
+    l2s = float(np.mean(lam)) if l2_sparse is None else l2_sparse
 
     def unpack(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Split the flat parameter vector into dense weights, bias and sparse weights."""
@@ -133,9 +142,9 @@ def fit_linear(
             logp = zs - np.log(np.exp(zs).sum(axis=1, keepdims=True))
             p = np.exp(logp)
             ce = -(y * logp).sum(axis=1)
-        loss = float(w @ ce) + 0.5 * l2 * float((wd * wd).sum()) / n
+        loss = float(w @ ce) + 0.5 * float((lam * wd * wd).sum()) / n
         g = (p - y) * w[:, None]
-        gwd = x.T @ g + l2 * wd / n
+        gwd = x.T @ g + lam * wd / n
         gb = g.sum(axis=0)
         parts = [gwd.ravel(), gb]
         if sparse is not None:
