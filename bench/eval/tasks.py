@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.eval.data import Tweet, airline, goemotions_ekman_test, intent_urgency
+from bench.eval.data import Tweet, goemotions_ekman_test, intent_urgency
 from bench.eval.metrics import accuracy, macro_f1, multilabel_f1, per_class
 from cxm_insight.nlp.analysis import EMOTIONS, SENTIMENTS, AnalysisInput, TextAnalysis
 from cxm_insight.nlp.analyzer import Analyzer

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import zlib
 from collections import Counter
@@ -18,7 +19,7 @@ _TOKEN = re.compile(r"[a-z0-9']+|[!?]")
 def tokens(text: str) -> list[str]:
     """Lower-cased word tokens plus '!' and '?', with unigrams and bigrams."""
     words = _TOKEN.findall(text.lower().replace("’", "'"))
-    return words + [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]
+    return words + [f"{a} {b}" for a, b in itertools.pairwise(words)]
 
 
 def _bucket(token: str) -> int:
