@@ -108,7 +108,7 @@ async def stack(database_url: str, nats_url: str, nats_prefix: str) -> AsyncIter
         "nats_prefix": nats_prefix,
         "internal_token_secret": SECRET,
     }
-    ingest = IngestSettings(**common, master_key=MasterKey.generate())
+    ingest = IngestSettings(**common, master_key=MasterKey.generate(), erasure_services=("ingest", "insight"))
     insight = insight_settings(common, MasterKey.generate())
     gateway = GatewaySettings(
         **common, admin_token=ADMIN_TOKEN, ingest_url=f"http://127.0.0.1:{ingest_port}",

@@ -163,15 +163,16 @@ def routers(ctx: JourneyContext) -> list[APIRouter]:
         since, until = period(from_, to)
         window = timedelta(hours=repeat_window_h or s.repeat_window_h)
 
-        async def work(conn: AsyncConnection) -> list[Any]:
+        async def work(conn: AsyncConnection) -> dict[str, Any]:
             stage_map = await ctx.stage_maps.current(conn, tenant)
-            return await queries.stages(
+            stats = await queries.stages(
                 conn, tenant, stage_map, since, until, datetime.now(UTC), timedelta(hours=s.abandon_after_h), window
             )
+            fcr = await queries.contacts(conn, tenant, stage_map, since, until, window)
+            return {"stages": [queries.stats_out(x) for x in stats], "first_contact_resolution": fcr}
 
-        stats = await read(tenant, work)
-        return {"from": since, "to": until, "repeat_window_h": window.total_seconds() / 3600,
-                "stages": [queries.stats_out(x) for x in stats]}  # fmt: skip
+        found = await read(tenant, work)
+        return {"from": since, "to": until, "repeat_window_h": window.total_seconds() / 3600, **found}
 
     @router.get("/v1/journeys/friction", summary="Friction points ranked by impact, with evidence")
     async def get_friction(tenant: Reader, from_: From = None, to: To = None) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cxm_common.db import driver
 from cxm_journey.domain.churn import backtest
+from cxm_journey.domain.contacts import repeat_contacts
 from cxm_journey.domain.friction import StageStats, friction_points, stage_stats
 from cxm_journey.domain.funnels import FunnelStep
 from cxm_journey.domain.paths import Step
@@ -193,6 +194,15 @@ async def stages(
         journeys, stage_map, since=since, until=until, now=now, abandon_after=abandon_after,
         contact_window=contact_window, values=values,
     )  # fmt: skip
+
+
+async def contacts(
+    conn: AsyncConnection, tenant: uuid.UUID, stage_map: StageMap, since: datetime, until: datetime, window: timedelta
+) -> dict[str, Any]:
+    """First-contact resolution over the period's support contacts."""
+    journeys, _ = await journeys_in(conn, tenant, since, until, window)
+    stats = repeat_contacts(journeys, stage_map, window=window, since=since, until=until)
+    return dataclasses.asdict(stats)
 
 
 def stats_out(s: StageStats) -> dict[str, Any]:

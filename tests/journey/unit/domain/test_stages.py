@@ -221,3 +221,14 @@ def test_a_version_must_be_a_positive_integer(version: int) -> None:
 def test_a_map_must_be_an_object() -> None:
     with pytest.raises(ValueError, match="must be an object"):
         parse_stage_map([], version=1)  # type: ignore[arg-type]
+
+
+def test_a_tickets_lifecycle_is_not_another_contact() -> None:
+    from cxm_journey.domain.stages import DEFAULT_STAGE_MAP, is_support_contact
+
+    m = DEFAULT_STAGE_MAP
+    assert is_support_contact(m, "support", "interaction", "ticket_opened")
+    assert is_support_contact(m, "support", "interaction", "conversation_started")
+    for name in ("ticket_solved", "ticket_closed", "conversation_ended", "ticket_updated"):
+        assert not is_support_contact(m, "support", "interaction", name)
+    assert not is_support_contact(m, "support", "feedback", None)

@@ -146,7 +146,7 @@ def signals(steps: Sequence[Step], m: StageMap, *, now: datetime) -> dict[str, s
     scores = [s.sentiment_score for s in steps if s.sentiment_score is not None][-SENTIMENT_LAST:]
     if len(scores) >= SENTIMENT_MIN and scores[-1] < scores[0] and sentiment_slope(scores) <= SENTIMENT_SLOPE:
         found["falling_sentiment"] = f"sentiment {scores[0]:+.2f} → {scores[-1]:+.2f} over the last {len(scores)}"
-    contacts = [s for s in steps if s.at >= now - CONTACT_WINDOW and is_support_contact(m, s.stage, s.kind)]
+    contacts = [s for s in steps if s.at >= now - CONTACT_WINDOW and is_support_contact(m, s.stage, s.kind, s.name)]
     if len(contacts) >= CONTACTS_MIN:
         found["repeated_contacts"] = f"{len(contacts)} support contacts in 14 days"
     threats = [s for s in steps if s.at >= now - THREAT_WINDOW and s.intent == THREAT_INTENT]

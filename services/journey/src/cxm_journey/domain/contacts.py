@@ -30,7 +30,7 @@ class ContactStats:
 
 def support_contacts(steps: Sequence[Step], m: StageMap) -> list[Step]:
     """A customer's support contacts in (time, id) order."""
-    return [s for s in order_steps(steps) if is_support_contact(m, s.stage, s.kind)]
+    return [s for s in order_steps(steps) if is_support_contact(m, s.stage, s.kind, s.name)]
 
 
 def repeated_flags(contacts: Sequence[Step], window: timedelta) -> list[bool]:

@@ -202,7 +202,7 @@ def has_repeat_contact(vs: Sequence[Visit], k: int, m: StageMap, window: timedel
     j = k if vs[k].stage in m.support_stages else k + 1
     contacts: list[Step] = []
     while j < len(vs) and vs[j].stage in m.support_stages:
-        contacts.extend(s for s in vs[j].steps if is_support_contact(m, s.stage, s.kind))
+        contacts.extend(s for s in vs[j].steps if is_support_contact(m, s.stage, s.kind, s.name))
         j += 1
     return any(repeated_flags(contacts, window))
 

@@ -209,9 +209,19 @@ def stage_of(m: StageMap, *, kind: str, name: str | None, touchpoint: str | None
     return None
 
 
-def is_support_contact(m: StageMap, stage: str | None, kind: str) -> bool:
-    """Whether a step is a support contact: an interaction in a support stage."""
-    return kind == "interaction" and stage is not None and stage in m.support_stages
+# What happens to a ticket or conversation after the customer reached out (its updates, an agent's comment, a new
+# message inside the same conversation) is not the customer reaching out again.
+LIFECYCLE_SUFFIXES = (
+    "_solved", "_closed", "_resolved", "_updated", "_assigned", "_status_changed", "_priority_changed", "_rated",
+    "_ended", "_comment_added", "message_received",
+)  # fmt: skip
+
+
+def is_support_contact(m: StageMap, stage: str | None, kind: str, name: str | None = None) -> bool:
+    """Whether a step is a support contact: an interaction in a support stage that is not a ticket's lifecycle."""
+    if kind != "interaction" or stage is None or stage not in m.support_stages:
+        return False
+    return name is None or not name.lower().endswith(LIFECYCLE_SUFFIXES)
 
 
 def stage_map_to_dict(m: StageMap) -> dict[str, Any]:
