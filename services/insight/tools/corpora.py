@@ -1,31 +1,16 @@
-"""Shippable training corpora (GoEmotions, Banking77, Bitext) read from the shared data folder, with CX label maps."""
+"""Readers for the shippable training corpora (GoEmotions, Banking77, Bitext) and their mapping to CX labels."""
 
 from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Iterator
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
-
-def data_dir() -> Path:
-    """The evaluation/training data folder: $CXM_EVAL_DATA or ../shared/data beside the repository."""
-    return Path(os.environ.get("CXM_EVAL_DATA") or REPO_ROOT.parent / "shared" / "data")
-
-
-@dataclass(frozen=True)
-class Row:
-    """One labelled training text from a shippable corpus."""
-
-    source: str
-    text: str
-    label: str
-
-
-GOEMOTIONS_LABELS = [
+GOEMOTIONS_LABELS: tuple[str, ...] = (
     "admiration",
     "amusement",
     "anger",
@@ -54,130 +39,96 @@ GOEMOTIONS_LABELS = [
     "sadness",
     "surprise",
     "neutral",
-]
+)
+GROUP_LABELS = ("ambiguous", "negative", "neutral", "positive")
 
-# Our six CX emotions from GoEmotions' 27 (others carry no CX emotion of ours).
-EMOTION_FROM_GOEMOTIONS = {
-    "anger": "anger",
-    "disgust": "anger",
-    "annoyance": "frustration",
-    "disapproval": "frustration",
-    "disappointment": "disappointment",
-    "sadness": "disappointment",
-    "remorse": "disappointment",
-    "confusion": "confusion",
-    "curiosity": "confusion",
-    "joy": "joy",
-    "amusement": "joy",
-    "excitement": "joy",
-    "love": "joy",
-    "admiration": "joy",
-    "optimism": "joy",
-    "relief": "joy",
-    "gratitude": "gratitude",
+# Our six CX emotions, each from the GoEmotions emotions that mean it in a customer's mouth.
+EMOTION_SOURCES: dict[str, tuple[str, ...]] = {
+    "anger": ("anger", "disgust"),
+    "frustration": ("annoyance", "disapproval"),
+    "disappointment": ("disappointment", "sadness"),
+    "confusion": ("confusion",),
+    "joy": ("joy", "amusement", "excitement", "love", "admiration"),
+    "gratitude": ("gratitude",),
 }
-EMOTIONS = ("anger", "frustration", "disappointment", "confusion", "joy", "gratitude")
 
-# Banking77 categories by name: reports of something gone wrong read as complaints (negative); the rest are
-# information questions (neutral). Ambiguous names are left out.
-BANKING_PROBLEMS = frozenset(
-    [
-        "card_arrival",
-        "card_payment_wrong_exchange_rate",
-        "extra_charge_on_statement",
-        "pending_cash_withdrawal",
-        "card_not_working",
-        "lost_or_stolen_card",
-        "pin_blocked",
-        "contactless_not_working",
-        "pending_top_up",
-        "wrong_amount_of_cash_received",
-        "card_payment_fee_charged",
-        "transfer_not_received_by_recipient",
-        "top_up_reverted",
-        "balance_not_updated_after_cheque_or_cash_deposit",
-        "card_payment_not_recognised",
-        "unable_to_verify_identity",
-        "compromised_card",
-        "direct_debit_payment_not_recognised",
-        "declined_cash_withdrawal",
-        "pending_card_payment",
-        "lost_or_stolen_phone",
-        "declined_transfer",
-        "Refund_not_showing_up",
-        "declined_card_payment",
-        "pending_transfer",
-        "card_swallowed",
-        "transaction_charged_twice",
-        "reverted_card_payment?",
-        "failed_transfer",
-        "virtual_card_not_working",
-        "wrong_exchange_rate_for_cash_withdrawal",
-        "top_up_failed",
-        "balance_not_updated_after_bank_transfer",
-        "cash_withdrawal_not_recognised",
-        "beneficiary_not_allowed",
-        "request_refund",
-        "terminate_account",
-    ]
+# Banking77 categories whose names say something went wrong (a problem report, negative); every other category
+# is an information question (neutral). Chosen from the category names alone.
+_BANKING_PROBLEM = re.compile(
+    r"not_working|declined|failed|pending|wrong|not_recognised|charged_twice|lost_or_stolen|compromised|swallowed"
+    r"|reverted|not_received|not_updated|unable|blocked|extra_charge|not_showing_up|card_arrival|terminate_account"
 )
-BANKING_AMBIGUOUS = frozenset(["cancel_transfer", "transfer_fee_charged", "passcode_forgotten"])
+BANKING_CHURN = frozenset({"terminate_account"})
 
-BITEXT_NEGATIVE = frozenset(
-    ["complaint", "payment_issue", "registration_problems", "track_refund", "get_refund", "delete_account"]
-)
-BITEXT_AMBIGUOUS = frozenset(["review"])
+# Bitext intents: complaints and reported problems are negative, the rest are neutral requests; reviews mix
+# praise and complaints, so they are left out of sentiment.
+BITEXT_NEGATIVE = frozenset({"complaint", "payment_issue", "registration_problems"})
+BITEXT_SKIP_SENTIMENT = frozenset({"review"})
+BITEXT_CHURN = frozenset({"delete_account"})
 
 
-def goemotions(split: str = "train") -> Iterator[tuple[str, list[str]]]:
-    """GoEmotions `original` rows as (text, label names)."""
+@dataclass(frozen=True)
+class Row:
+    """One training text with its source and label (or labels, comma-separated)."""
+
+    source: str
+    text: str
+    label: str
+
+
+def data_dir() -> Path:
+    """The shared data folder: $CXM_EVAL_DATA, else ../shared/data beside the repository."""
+    return Path(os.environ.get("CXM_EVAL_DATA") or REPO_ROOT.parent / "shared" / "data")
+
+
+def goemotions(split: str) -> list[tuple[str, tuple[str, ...]]]:
+    """GoEmotions `original` rows of one split as (text, emotion names)."""
+    rows = []
     path = data_dir() / "goemotions" / "original" / f"{split}.tsv"
     with path.open(encoding="utf-8") as f:
         for line in f:
             parts = line.rstrip("\n").split("\t")
-            if len(parts) >= 2:
-                yield parts[0], [GOEMOTIONS_LABELS[int(i)] for i in parts[1].split(",") if i]
+            if len(parts) >= 2 and parts[1]:
+                rows.append((parts[0], tuple(GOEMOTIONS_LABELS[int(i)] for i in parts[1].split(","))))
+    return rows
 
 
-def goemotions_group(split: str = "train") -> Iterator[Row]:
-    """GoEmotions `group` rows with one label, mapped to CX sentiment (ambiguous dropped)."""
-    names = ["ambiguous", "negative", "neutral", "positive"]
+def goemotions_sentiment(split: str = "train") -> list[Row]:
+    """GoEmotions `group` rows with exactly one of positive/negative/neutral (ambiguous and mixed rows dropped)."""
+    rows = []
     path = data_dir() / "goemotions" / "group" / f"{split}.tsv"
     with path.open(encoding="utf-8") as f:
         for line in f:
             parts = line.rstrip("\n").split("\t")
             ids = [int(i) for i in parts[1].split(",") if i]
-            if len(ids) == 1 and names[ids[0]] != "ambiguous":
-                yield Row("goemotions", parts[0], names[ids[0]])
+            if len(ids) == 1 and GROUP_LABELS[ids[0]] != "ambiguous":
+                rows.append(Row("goemotions", parts[0], GROUP_LABELS[ids[0]]))
+    return rows
 
 
-def banking77() -> Iterator[Row]:
-    """Banking77 utterances labelled negative (problem report) or neutral (information question)."""
+def banking77() -> list[Row]:
+    """Banking77 utterances with their category."""
     with (data_dir() / "banking77_train.csv").open(encoding="utf-8") as f:
-        for r in csv.DictReader(f):
-            cat = r["category"]
-            if cat in BANKING_AMBIGUOUS:
-                continue
-            yield Row("banking77", r["text"], "negative" if cat in BANKING_PROBLEMS else "neutral")
+        return [Row("banking77", r["text"], r["category"]) for r in csv.DictReader(f)]
 
 
-def banking77_intents() -> Iterator[Row]:
-    """Banking77 utterances with their raw category."""
-    with (data_dir() / "banking77_train.csv").open(encoding="utf-8") as f:
-        for r in csv.DictReader(f):
-            yield Row("banking77", r["text"], r["category"])
+def banking_is_problem(category: str) -> bool:
+    """Whether a Banking77 category reports something gone wrong (by its name)."""
+    return _BANKING_PROBLEM.search(category) is not None
 
 
-def bitext() -> Iterator[Row]:
-    """Bitext utterances labelled negative (complaint/problem) or neutral (request), by intent name."""
-    for row in bitext_intents():
-        if row.label in BITEXT_AMBIGUOUS:
-            continue
-        yield Row("bitext", row.text, "negative" if row.label in BITEXT_NEGATIVE else "neutral")
-
-
-def bitext_intents() -> Iterator[Row]:
-    """Bitext utterances with their raw intent."""
+def bitext() -> list[Row]:
+    """Bitext customer-support utterances with their intent."""
     with (data_dir() / "bitext_customer_support_training_8b6ca3d.csv").open(encoding="utf-8") as f:
-        for r in csv.DictReader(f):
-            yield Row("bitext", r["instruction"], r["intent"])
+        return [Row("bitext", r["instruction"], r["intent"]) for r in csv.DictReader(f)]
+
+
+def sentiment_rows() -> list[Row]:
+    """Every shippable text mapped to CX sentiment (negative / neutral / positive)."""
+    rows = list(goemotions_sentiment("train"))
+    for r in banking77():
+        rows.append(Row("banking77", r.text, "negative" if banking_is_problem(r.label) else "neutral"))
+    for r in bitext():
+        if r.label not in BITEXT_SKIP_SENTIMENT:
+            rows.append(Row("bitext", r.text, "negative" if r.label in BITEXT_NEGATIVE else "neutral"))
+    return rows

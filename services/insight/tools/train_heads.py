@@ -1,4 +1,7 @@
-"""Train the default sentiment, emotion and intent heads on shippable data and write models/heads.npz (numpy only)."""
+"""Train the default sentiment, emotion and intent heads on shippable data; write models/heads.npz (numpy only).
+
+Run from the repository root with the project's venv: `python services/insight/tools/train_heads.py`.
+"""
 
 from __future__ import annotations
 
@@ -13,215 +16,175 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import corpora as C
-from embed_cache import embed
+from embed_cache import CachedEncoder
 from seeds import SEEDS
 
 from cxm_insight.nlp.analysis import EMOTIONS, INTENTS, SENTIMENTS
 from cxm_insight.nlp.encoder import Encoder
-from cxm_insight.nlp.heads import base_features, save_heads
+from cxm_insight.nlp.heads import Heads, base_features, save_heads
 from cxm_insight.nlp.linear import LinearModel, balanced_weights, fit_linear
 from cxm_insight.nlp.paths import HEADS_FILE, MODELS_DIR
 from cxm_insight.nlp.text import clean_text
 
 HEADS_VERSION = "heads-1"
-# Support channels skew negative: most unprompted feedback is a complaint, praise is rarest. The heads are trained
-# class-balanced, so this prior is added to their logits at run time.
-SENTIMENT_PRIOR = {"negative": 0.60, "neutral": 0.25, "positive": 0.15}
-SEED_WEIGHT = 1.0
-INTENT_SEED_WEIGHT = 10.0
+# Unprompted CX feedback skews negative and praise is the rarest kind. The heads are trained class-balanced, so
+# this prior is added to their logits at run time (a product assumption, not fitted to any evaluation set).
+SENTIMENT_PRIOR = {"negative": 0.5, "neutral": 0.3, "positive": 0.2}
+# Each source gets the same total weight, so 150 hand-written CX utterances count as much as 36k Reddit comments:
+# they are the only in-domain examples of complaints without emotional words.
+SOURCE_WEIGHT = {"goemotions": 1.0, "banking77": 1.0, "bitext": 0.5, "seeds": 0.5}
+INTENT_SAMPLE = 1500
 RNG_SEED = 0
 
 
-class Corpus:
-    """Texts with their embeddings and cleaned forms, grouped by source for weighting."""
-
-    def __init__(self, encoder: Encoder) -> None:
-        """Start empty."""
-        self.encoder = encoder
-        self.parts: list[tuple[str, list[str], np.ndarray, list[str]]] = []
-
-    def add(self, source: str, texts: list[str], labels: list[str], cache_name: str) -> None:
-        """Embed (through the cache) and keep one source's labelled texts."""
-        if texts:
-            self.parts.append((source, texts, embed(texts, cache_name, self.encoder), labels))
-
-    def matrices(
-        self, classes: tuple[str, ...], weights: dict[str, float]
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Features, one-hot targets and sample weights (class-balanced within a source, source-weighted)."""
-        xs, ys, ws = [], [], []
-        for source, texts, emb, labels in self.parts:
-            y = np.array([classes.index(label) for label in labels])
-            w = balanced_weights(y, len(classes)) * weights.get(source, 1.0) / len(y)
-            xs.append(base_features(emb, [clean_text(t) for t in texts]))
-            ys.append(np.eye(len(classes))[y])
-            ws.append(w)
-        return np.vstack(xs), np.vstack(ys), np.concatenate(ws)
+def features(cache: CachedEncoder, texts: list[str], name: str) -> np.ndarray:
+    """Head features (embedding + cues) of raw texts."""
+    return base_features(cache.embed(texts, name), [clean_text(t) for t in texts])
 
 
-def sample(items: list[int], n: int, rng: np.random.Generator) -> list[int]:
-    """Up to n items, a reproducible random subset in original order."""
-    if len(items) <= n:
-        return items
-    return sorted(rng.choice(items, size=n, replace=False).tolist())
+def per_source_weights(sources: np.ndarray, y: np.ndarray, classes: int) -> np.ndarray:
+    """Class-balanced weights within each source, scaled so each source totals its SOURCE_WEIGHT."""
+    w = np.zeros(len(y))
+    for source in np.unique(sources):
+        rows = sources == source
+        w[rows] = balanced_weights(y[rows], classes) * SOURCE_WEIGHT.get(str(source), 1.0) / rows.sum()
+    return w
 
 
-def train_sentiment(encoder: Encoder) -> tuple[LinearModel, dict[str, int]]:
-    """Sentiment head: GoEmotions groups + Banking77/Bitext problem-vs-question + seeds, class-balanced per source."""
-    corpus = Corpus(encoder)
-    ge = list(C.goemotions_group("train"))
-    corpus.add("goemotions", [r.text for r in ge], [r.label for r in ge], "goemotions-group-train")
-    b77 = list(C.banking77())
-    corpus.add("banking77", [r.text for r in b77], [r.label for r in b77], "banking77-sentiment")
-    bt = list(C.bitext())
-    corpus.add("bitext", [r.text for r in bt], [r.label for r in bt], "bitext-sentiment")
-    seeds = [(s, t) for _, s, t in SEEDS]
-    corpus.add("seeds", [t for _, t in seeds], [s for s, _ in seeds], "seeds-sentiment")
-    x, y, w = corpus.matrices(SENTIMENTS, {"seeds": SEED_WEIGHT})
-    counts = {source: len(texts) for source, texts, _, _ in corpus.parts}
-    return fit_linear(x, y, SENTIMENTS, l2=1.0, sample_weight=w), counts
+def equalise_classes(w: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Rescale weights so every present class carries the same total weight."""
+    out = w.copy()
+    present = np.unique(y)
+    for k in present:
+        out[y == k] *= w.sum() / (len(present) * w[y == k].sum())
+    return out
 
 
-def train_emotions(encoder: Encoder) -> tuple[LinearModel, np.ndarray, dict[str, int]]:
-    """Emotion head: one-vs-rest on GoEmotions train; thresholds chosen for F1 on GoEmotions dev."""
+def train_sentiment(cache: CachedEncoder) -> tuple[LinearModel, dict[str, dict[str, int]]]:
+    """Sentiment: GoEmotions groups, Banking77/Bitext problem reports vs questions, and the seeds."""
+    rows = C.sentiment_rows() + [C.Row("seeds", text, sentiment) for _, sentiment, text in SEEDS]
+    texts = [r.text for r in rows]
+    sources = np.array([r.source for r in rows])
+    y = np.array([SENTIMENTS.index(r.label) for r in rows])
+    x = features(cache, texts, "sentiment")
+    model = fit_linear(x, np.eye(3)[y], SENTIMENTS, l2=1.0, sample_weight=per_source_weights(sources, y, 3))
+    counts = {s: dict(Counter(r.label for r in rows if r.source == s)) for s in sorted(set(sources.tolist()))}
+    return model, counts
 
-    def load(split: str) -> tuple[np.ndarray, np.ndarray]:
-        """Features and multi-hot targets of one GoEmotions split."""
-        rows = list(C.goemotions(split))
-        texts = [t for t, _ in rows]
-        emb = embed(texts, f"goemotions-{split}", encoder)
+
+def train_emotions(cache: CachedEncoder) -> tuple[LinearModel, np.ndarray, dict[str, int]]:
+    """Emotions: one-vs-rest on GoEmotions train; each threshold maximises that emotion's F1 on GoEmotions dev."""
+
+    def split(name: str) -> tuple[np.ndarray, np.ndarray]:
+        """Features and multi-hot CX-emotion targets of one GoEmotions split."""
+        rows = C.goemotions(name)
         y = np.zeros((len(rows), len(EMOTIONS)))
         for i, (_, labels) in enumerate(rows):
-            for label in labels:
-                mapped = C.EMOTION_FROM_GOEMOTIONS.get(label)
-                if mapped:
-                    y[i, EMOTIONS.index(mapped)] = 1.0
-        return base_features(emb, [clean_text(t) for t in texts]), y
+            for k, emotion in enumerate(EMOTIONS):
+                y[i, k] = float(any(label in C.EMOTION_SOURCES[emotion] for label in labels))
+        return features(cache, [t for t, _ in rows], f"goemotions-{name}"), y
 
-    x, y = load("train")
-    head = fit_linear(x, y, EMOTIONS, l2=1.0, multilabel=True)
-    xd, yd = load("dev")
-    p = head.predict_proba(xd)
-    thresholds = np.array([_best_threshold(p[:, k], yd[:, k]) for k in range(len(EMOTIONS))], dtype=np.float32)
-    return head, thresholds, {"goemotions_train": len(x), "goemotions_dev": len(xd)}
+    x, y = split("train")
+    model = fit_linear(x, y, EMOTIONS, l2=1.0, multilabel=True)
+    x_dev, y_dev = split("dev")
+    p = model.predict_proba(x_dev)
+    thresholds = np.array([best_threshold(p[:, k], y_dev[:, k]) for k in range(len(EMOTIONS))], dtype=np.float32)
+    return model, thresholds, {"goemotions_train": len(x), "goemotions_dev": len(x_dev)}
 
 
-def _best_threshold(p: np.ndarray, y: np.ndarray) -> float:
-    """The probability cut-off maximising F1 for one class."""
+def best_threshold(p: np.ndarray, y: np.ndarray) -> float:
+    """The probability cut-off that maximises F1 for one class."""
     best, best_f1 = 0.5, -1.0
     for t in np.arange(0.1, 0.9, 0.025):
-        pred = p >= t
-        tp = float((pred & (y > 0)).sum())
-        f1 = 2 * tp / max(float(pred.sum() + (y > 0).sum()), 1.0)
+        predicted = p >= t
+        tp = float((predicted & (y > 0)).sum())
+        f1 = 2 * tp / max(float(predicted.sum() + (y > 0).sum()), 1.0)
         if f1 > best_f1:
             best, best_f1 = float(t), f1
-    return best
+    return round(best, 3)
 
 
-def train_intent(encoder: Encoder) -> tuple[LinearModel, dict[str, int]]:
-    """Intent head from mapped Banking77/Bitext/GoEmotions utterances plus the hand-written seeds."""
-    rng = np.random.default_rng(RNG_SEED)
-    corpus = Corpus(encoder)
-    b77 = list(C.banking77_intents())
-    b_label = []
-    for r in b77:
-        if r.label == "terminate_account":
-            b_label.append("churn_threat")
-        elif r.label in C.BANKING_PROBLEMS:
-            b_label.append("complaint")
-        elif r.label in C.BANKING_AMBIGUOUS:
-            b_label.append("")
-        else:
-            b_label.append("question")
-    keep = [i for i in range(len(b77)) if b_label[i] == "churn_threat"]
-    for cls in ("complaint", "question"):
-        keep += sample([i for i in range(len(b77)) if b_label[i] == cls], 1500, rng)
-    keep.sort()
-    corpus.add("banking77", [b77[i].text for i in keep], [b_label[i] for i in keep], "banking77-intent")
-    bt = list(C.bitext_intents())
-    bitext_map = {"complaint": "complaint", "payment_issue": "complaint", "registration_problems": "complaint"}
-    bitext_map |= {"delete_account": "churn_threat", "review": ""}
-    t_label = [bitext_map.get(r.label, "question") for r in bt]
-    keep = [i for i in range(len(bt)) if t_label[i] and t_label[i] != "question"]
-    keep += sample([i for i in range(len(bt)) if t_label[i] == "question"], 1500, rng)
-    keep.sort()
-    corpus.add("bitext", [bt[i].text for i in keep], [t_label[i] for i in keep], "bitext-intent")
-    ge = list(C.goemotions("train"))
-    praise = {"gratitude", "admiration", "approval", "love", "joy"}
-    gripe = {"anger", "annoyance", "disapproval", "disappointment", "disgust"}
-    g_label = []
-    for _, labels in ge:
+def intent_rows(rng: np.random.Generator) -> list[C.Row]:
+    """Intent examples: Banking77/Bitext mapped by category name, GoEmotions praise/gripes, and the seeds."""
+    rows: list[C.Row] = []
+    banking = C.banking77()
+    mapped = [
+        "churn_threat" if r.label in C.BANKING_CHURN else "complaint" if C.banking_is_problem(r.label) else "question"
+        for r in banking
+    ]
+    rows += sample([C.Row("banking77", r.text, m) for r, m in zip(banking, mapped, strict=True)], rng)
+    bitext_map = {name: "complaint" for name in C.BITEXT_NEGATIVE} | {name: "churn_threat" for name in C.BITEXT_CHURN}
+    rows += sample(
+        [C.Row("bitext", r.text, bitext_map.get(r.label, "question")) for r in C.bitext() if r.label != "review"], rng
+    )
+    praise, gripe = {"gratitude", "admiration", "approval", "love", "joy"}, {"anger", "annoyance", "disappointment"}
+    emotions = []
+    for text, labels in C.goemotions("train"):
         if set(labels) <= praise:
-            g_label.append("praise")
+            emotions.append(C.Row("goemotions", text, "praise"))
         elif set(labels) <= gripe:
-            g_label.append("complaint")
-        elif labels == ["neutral"]:
-            g_label.append("other")
-        else:
-            g_label.append("")
-    keep = []
-    for cls, n in (("praise", 2000), ("complaint", 800), ("other", 2000)):
-        keep += sample([i for i in range(len(ge)) if g_label[i] == cls], n, rng)
-    keep.sort()
-    corpus.add("goemotions", [ge[i][0] for i in keep], [g_label[i] for i in keep], "goemotions-intent")
-    corpus.add("seeds", [t for _, _, t in SEEDS], [i for i, _, _ in SEEDS], "seeds-intent")
-    x, y, w = _pooled_balance(corpus, INTENTS)
-    counts = {source: len(texts) for source, texts, _, _ in corpus.parts}
-    return fit_linear(x, y, INTENTS, l2=1.0, sample_weight=w), counts
+            emotions.append(C.Row("goemotions", text, "complaint"))
+        elif labels == ("neutral",) and "?" not in text:
+            emotions.append(C.Row("goemotions", text, "other"))
+    rows += sample(emotions, rng)
+    rows += [C.Row("seeds", text, intent) for intent, _, text in SEEDS]
+    return rows
 
 
-def _pooled_balance(corpus: Corpus, classes: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Features and targets over all sources; every class has the same total weight, and within a class a seed
-    counts INTENT_SEED_WEIGHT times a mapped corpus row (the seeds follow the intent definitions most closely)."""
-    xs, ys, boost = [], [], []
-    for source, texts, emb, labels in corpus.parts:
-        xs.append(base_features(emb, [clean_text(t) for t in texts]))
-        ys.append(np.array([classes.index(label) for label in labels]))
-        boost.append(np.full(len(texts), INTENT_SEED_WEIGHT if source == "seeds" else 1.0))
-    y = np.concatenate(ys)
-    b = np.concatenate(boost)
-    totals = np.bincount(y, weights=b, minlength=len(classes))
-    w = b * (len(y) / (np.count_nonzero(totals) * np.maximum(totals, 1e-9)))[y]
-    return np.vstack(xs), np.eye(len(classes))[y], w
+def sample(rows: list[C.Row], rng: np.random.Generator) -> list[C.Row]:
+    """At most INTENT_SAMPLE rows of each label, a reproducible random subset in original order."""
+    keep: list[int] = []
+    for label in sorted({r.label for r in rows}):
+        members = [i for i, r in enumerate(rows) if r.label == label]
+        if len(members) > INTENT_SAMPLE:
+            members = rng.choice(members, size=INTENT_SAMPLE, replace=False).tolist()
+        keep += members
+    return [rows[i] for i in sorted(keep)]
+
+
+def train_intent(cache: CachedEncoder) -> tuple[LinearModel, dict[str, dict[str, int]]]:
+    """Intent head: classes balanced within each source, then every intent given the same total weight."""
+    rows = intent_rows(np.random.default_rng(RNG_SEED))
+    texts = [r.text for r in rows]
+    sources = np.array([r.source for r in rows])
+    y = np.array([INTENTS.index(r.label) for r in rows])
+    x = features(cache, texts, "intent")
+    w = equalise_classes(per_source_weights(sources, y, len(INTENTS)), y)
+    model = fit_linear(x, np.eye(len(INTENTS))[y], INTENTS, l2=1.0, sample_weight=w)
+    counts = {s: dict(Counter(r.label for r in rows if r.source == s)) for s in sorted(set(sources.tolist()))}
+    return model, counts
 
 
 def main() -> None:
-    """Train every head and write heads.npz plus a JSON summary beside it."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--out", type=Path, default=MODELS_DIR)
-    parser.add_argument("--threads", type=int, default=2)
+    """Train every head and write heads.npz plus heads.json (what they were trained on) beside it."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--out", type=Path, default=MODELS_DIR, help="the models folder (holds the encoder)")
+    parser.add_argument("--threads", type=int, default=1, help="onnxruntime threads for embedding")
     args = parser.parse_args()
     encoder = Encoder.load(args.out, threads=args.threads)
-    sentiment, sentiment_counts = train_sentiment(encoder)
-    print("sentiment head trained", sentiment_counts, flush=True)
-    emotions, thresholds, emotion_counts = train_emotions(encoder)
-    print("emotion head trained", dict(zip(EMOTIONS, thresholds.round(3).tolist(), strict=True)), flush=True)
-    intent, intent_counts = train_intent(encoder)
-    print("intent head trained", intent_counts, flush=True)
+    cache = CachedEncoder(encoder)
+    sentiment, sentiment_counts = train_sentiment(cache)
+    print("sentiment head trained", flush=True)
+    emotions, thresholds, emotion_counts = train_emotions(cache)
+    print("emotion head trained; thresholds", dict(zip(EMOTIONS, thresholds.tolist(), strict=True)), flush=True)
+    intent, intent_counts = train_intent(cache)
+    print("intent head trained", flush=True)
     prior = np.log(np.array([SENTIMENT_PRIOR[s] for s in SENTIMENTS], dtype=np.float32))
-    extras = {
-        "version": np.array(HEADS_VERSION),
-        "sentiment_log_prior": prior,
-        "emotion_thresholds": thresholds,
-    }
-    save_heads(args.out / HEADS_FILE, {"sentiment": sentiment, "emotions": emotions, "intent": intent}, extras)
+    heads = Heads(HEADS_VERSION, sentiment, emotions, intent, prior, thresholds)
+    save_heads(args.out / HEADS_FILE, heads)
     summary = {
         "version": HEADS_VERSION,
         "encoder": encoder.version,
-        "features": "384-d sentence embedding + lexical cue features (cues.py)",
-        "sentiment": {"classes": list(SENTIMENTS), "training_rows": sentiment_counts, "prior": SENTIMENT_PRIOR},
+        "features": "384-d sentence embedding + lexical cue features (cxm_insight/nlp/cues.py)",
+        "sentiment": {"rows": sentiment_counts, "source_weight": SOURCE_WEIGHT, "prior": SENTIMENT_PRIOR},
         "emotions": {
-            "classes": list(EMOTIONS),
-            "training_rows": emotion_counts,
-            "thresholds": dict(zip(EMOTIONS, thresholds.round(3).tolist(), strict=True)),
+            "rows": emotion_counts,
+            "from_goemotions": {k: list(v) for k, v in C.EMOTION_SOURCES.items()},
+            "thresholds": dict(zip(EMOTIONS, thresholds.tolist(), strict=True)),
         },
-        "intent": {
-            "classes": list(INTENTS),
-            "training_rows": intent_counts,
-            "seed_labels": dict(Counter(i for i, _, _ in SEEDS)),
-        },
+        "intent": {"rows": intent_counts},
     }
-    (args.out / "heads.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (args.out / "heads.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     print("wrote", args.out / HEADS_FILE)
 
 

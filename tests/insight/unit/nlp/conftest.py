@@ -1,4 +1,4 @@
-"""Shared fixtures: the analyzer is loaded once for the whole package of tests."""
+"""Shared fixtures: the shipped analyzer, loaded once per test session."""
 
 from __future__ import annotations
 
@@ -9,5 +9,5 @@ from cxm_insight.nlp.analyzer import Analyzer
 
 @pytest.fixture(scope="session")
 def analyzer() -> Analyzer:
-    """The default analyzer on one thread."""
+    """The analyzer with the shipped encoder and heads, on one thread."""
     return Analyzer.load(threads=1)

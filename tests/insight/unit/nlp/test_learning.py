@@ -1,9 +1,8 @@
-"""Tenant learning: models round-trip through bytes and move predictions towards the tenant's labels."""
+"""Specification of learning from a tenant's labels."""
 
 from __future__ import annotations
 
-import time
-
+import numpy as np
 import pytest
 
 from cxm_insight.nlp.analysis import AnalysisInput
@@ -11,91 +10,59 @@ from cxm_insight.nlp.analyzer import Analyzer
 from cxm_insight.nlp.learning import LabelExample, TenantModel, train_tenant_model
 from cxm_insight.nlp.taxonomy import DEFAULT_TAXONOMY
 
-# A tenant whose customers call a product "the blue plan"; any mention of it is a complaint in this tenant's data.
-BLUE = [
-    "the blue plan again",
-    "blue plan this month",
-    "about the blue plan",
-    "switched to the blue plan",
-    "the blue plan on my phone",
-    "blue plan for the family",
-    "my blue plan",
-    "blue plan renewal",
-    "the blue plan thing",
-    "blue plan, as usual",
-    "blue plan since May",
-    "the blue plan bill",
-]
-OTHER = [
-    "Thanks for the quick help",
-    "Lovely staff at the store",
-    "How do I update my address?",
-    "What are your opening hours?",
-    "Great app, works well",
-    "Is there a student discount?",
-    "You were very helpful today",
-    "Where can I find my invoice?",
-    "Amazing service as always",
-    "Can I add a second user?",
-    "Delivery was quick, thank you",
-    "When does the sale start?",
-]
-
-
-def examples() -> list[LabelExample]:
-    """Three dozen labels: the blue plan is negative, the rest as they read; blue-plan texts are tagged billing."""
-    labelled = [LabelExample(t, "negative", ("billing",)) for t in BLUE]
-    for text in OTHER:
-        positive = any(w in text.lower() for w in ("thank", "lovely", "great", "helpful", "amazing"))
-        labelled.append(LabelExample(text, "positive" if positive else "neutral"))
-    labelled += [LabelExample("The blue plan", "negative", ("billing",)) for _ in range(12)]
-    return labelled
+# A tenant whose analysts read "the gym was busy" as a plain observation (the default model reads a complaint).
+BUSY = [f"The gym was busy at {h} {m}" for h in ("6", "7", "8", "9", "noon") for m in ("am", "pm", "on Monday")]
+THANKS = [f"Thanks to {name} for a good class" for name in ("Sam", "Ana", "Lee", "Kim", "Max", "Ola", "Raj", "Tom")]
+COMPLAINTS = [f"The {thing} in the changing room is broken" for thing in ("shower", "locker", "dryer", "door", "tap")]
+QUESTIONS = [f"What time does the {room} open?" for room in ("pool", "sauna", "studio", "spa", "cafe", "shop", "gym")]
 
 
 @pytest.fixture(scope="module")
-def tenant(analyzer: Analyzer) -> TenantModel:
-    """A tenant model trained on the examples above."""
-    return train_tenant_model(analyzer, examples())
+def model(analyzer: Analyzer) -> TenantModel:
+    """A tenant model from a few dozen labels."""
+    examples = [LabelExample(t, "neutral", ("wait_time",)) for t in BUSY]
+    examples += [LabelExample(t, "positive") for t in THANKS] + [LabelExample(t, "neutral") for t in QUESTIONS]
+    examples += [LabelExample(t, "negative") for t in COMPLAINTS]
+    return train_tenant_model(analyzer, examples)
 
 
-def test_tenant_model_round_trips_through_bytes(tenant: TenantModel, analyzer: Analyzer) -> None:
-    data = tenant.to_bytes()
-    assert b"pickle" not in data[:200]
-    restored = TenantModel.from_bytes(data)
-    assert restored.version == tenant.version
-    items = [AnalysisInput("what about the blue plan"), AnalysisInput("thank you!")]
-    first, _ = analyzer.analyze(items, DEFAULT_TAXONOMY, tenant)
-    second, _ = analyzer.analyze(items, DEFAULT_TAXONOMY, restored)
-    assert [a.to_dict() for a in first] == [a.to_dict() for a in second]
+def test_a_few_dozen_labels_change_predictions_for_similar_texts(analyzer: Analyzer, model: TenantModel) -> None:
+    """After labelling 'busy gym' texts neutral, a new one is neutral for this tenant only."""
+    item = [AnalysisInput("The gym was busy at 5 pm on Friday")]
+    default, _ = analyzer.analyze(item, DEFAULT_TAXONOMY)
+    tenant, _ = analyzer.analyze(item, DEFAULT_TAXONOMY, model)
+    assert default[0].sentiment.label == "negative"
+    assert tenant[0].sentiment.label == "neutral"
 
 
-def test_from_bytes_refuses_other_data() -> None:
-    with pytest.raises(ValueError):
-        TenantModel.from_bytes(b"not a model")
+def test_labelled_topics_pull_similar_texts_towards_them(analyzer: Analyzer, model: TenantModel) -> None:
+    """Texts like those labelled wait_time are tagged wait_time."""
+    results, _ = analyzer.analyze([AnalysisInput("So busy at the gym tonight")], DEFAULT_TAXONOMY, model)
+    assert "wait_time" in [hit.topic for hit in results[0].topics]
 
 
-def test_tenant_labels_change_predictions_for_similar_texts(tenant: TenantModel, analyzer: Analyzer) -> None:
-    text = [AnalysisInput("a question about the blue plan")]
-    (before,), _ = analyzer.analyze(text, DEFAULT_TAXONOMY)
-    (after,), _ = analyzer.analyze(text, DEFAULT_TAXONOMY, tenant)
-    assert after.sentiment.label == "negative"
-    assert after.sentiment.score < before.sentiment.score
-    assert after.model_version.endswith(tenant.version)
+def test_a_tenant_model_round_trips_through_bytes(analyzer: Analyzer, model: TenantModel) -> None:
+    """to_bytes/from_bytes keep the version and the predictions; the bytes are an .npz without pickles."""
+    data = model.to_bytes()
+    assert data[:2] == b"PK"
+    again = TenantModel.from_bytes(data)
+    assert again.version == model.version
+    items = [AnalysisInput(t) for t in ("The gym was busy at 5 pm", "Thanks Jo, great class")]
+    first, _ = analyzer.analyze(items, DEFAULT_TAXONOMY, model)
+    second, _ = analyzer.analyze(items, DEFAULT_TAXONOMY, again)
+    assert [r.to_dict() for r in first] == [r.to_dict() for r in second]
 
 
-def test_tenant_topic_labels_pull_similar_texts_into_the_topic(tenant: TenantModel, analyzer: Analyzer) -> None:
-    (a,), _ = analyzer.analyze([AnalysisInput("the blue plan for my son")], DEFAULT_TAXONOMY, tenant)
-    assert "billing" in [h.topic for h in a.topics]
+def test_garbage_bytes_are_refused() -> None:
+    """Anything but a tenant model raises ValueError."""
+    with pytest.raises(ValueError, match="not a tenant model"):
+        TenantModel.from_bytes(b"definitely not a model")
 
 
-def test_too_few_sentiment_labels_leave_sentiment_to_the_default_model(analyzer: Analyzer) -> None:
-    model = train_tenant_model(analyzer, [LabelExample("blue plan", "negative"), LabelExample("hi", "positive")])
+def test_too_few_sentiment_labels_keep_the_default_sentiment(analyzer: Analyzer) -> None:
+    """With a handful of labels only topic centroids are learned; sentiment stays the default model's."""
+    model = train_tenant_model(analyzer, [LabelExample(t, "negative", ("wait_time",)) for t in BUSY[:5]])
     assert model.sentiment is None
-    assert TenantModel.from_bytes(model.to_bytes()).sentiment is None
-
-
-def test_training_a_few_hundred_labels_is_fast(analyzer: Analyzer) -> None:
-    labelled = examples() * 10
-    start = time.perf_counter()
-    train_tenant_model(analyzer, labelled)
-    assert time.perf_counter() - start < 10
+    assert set(model.topic_centroids) == {"wait_time"}
+    default = np.array([[0.2, 0.5, 0.3]])
+    assert np.array_equal(model.sentiment_proba(np.zeros((1, 384)), default, ["x"]), default)

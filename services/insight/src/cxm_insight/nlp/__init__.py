@@ -1,1 +1,1 @@
-"""Local, CPU-only text analytics: sentence encoder, sentiment/emotion/intent/urgency heads, topics, tenant learning."""
+"""Local, CPU-only text analytics: sentence encoder, default heads, taxonomy topics and per-tenant learning."""

@@ -1,4 +1,4 @@
-"""Result types of text analysis: plain frozen dataclasses that serialise to JSON-friendly dicts."""
+"""What the analyzer returns for one piece of feedback: plain, JSON-friendly dataclasses."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ URGENCIES = ("low", "medium", "high", "critical")
 
 @dataclass(frozen=True)
 class Sentiment:
-    """A sentiment label with a signed score in [-1, 1] and the model's confidence in the label."""
+    """A sentiment label, a signed score in [-1, 1] (P(positive) - P(negative)) and the label's probability."""
 
     label: str
     score: float
@@ -26,7 +26,7 @@ class Sentiment:
 
 @dataclass(frozen=True)
 class TopicHit:
-    """A topic the text is about, with the sentiment expressed about it and the clause that shows it."""
+    """A taxonomy topic the text is about, with the sentiment of the part that mentions it."""
 
     topic: str
     confidence: float
@@ -45,7 +45,7 @@ class TopicHit:
 
 @dataclass(frozen=True)
 class TextAnalysis:
-    """Everything the analyzer says about one piece of feedback."""
+    """Everything the models say about one piece of feedback."""
 
     sentiment: Sentiment
     emotions: dict[str, float]
@@ -72,7 +72,7 @@ class TextAnalysis:
 
 @dataclass(frozen=True)
 class AnalysisInput:
-    """One feedback item: its text (if any) and the scores it came with (if any)."""
+    """One piece of feedback to analyse: its (redacted) text and any survey scores that came with it."""
 
     text: str | None
     nps: int | None = None

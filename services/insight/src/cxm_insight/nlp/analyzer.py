@@ -1,33 +1,55 @@
-"""The analyzer: one call turns feedback items into sentiment, emotions, intent, urgency and topics."""
+"""The analyzer: one encoder pass per text, then sentiment, emotions, intent, urgency and taxonomy topics."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
-from threading import Lock
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from cxm_insight.nlp.analysis import EMOTIONS, INTENTS, SENTIMENTS, AnalysisInput, Sentiment, TextAnalysis, TopicHit
-from cxm_insight.nlp.cues import matched_cues
+from cxm_insight.nlp.analysis import (
+    EMOTIONS,
+    INTENTS,
+    SENTIMENTS,
+    AnalysisInput,
+    Sentiment,
+    TextAnalysis,
+    TopicHit,
+)
+from cxm_insight.nlp.cues import matched
 from cxm_insight.nlp.encoder import DIMENSIONS, Encoder
-from cxm_insight.nlp.heads import base_features, load_heads
-from cxm_insight.nlp.learning import TenantModel
-from cxm_insight.nlp.linear import LinearModel, softmax
+from cxm_insight.nlp.heads import Heads, base_features, load_heads
+from cxm_insight.nlp.linear import softmax
 from cxm_insight.nlp.paths import HEADS_FILE, MODELS_DIR
 from cxm_insight.nlp.scores import score_sentiment
 from cxm_insight.nlp.taxonomy import Taxonomy
-from cxm_insight.nlp.text import clean_text, has_words, split_sentences
-from cxm_insight.nlp.topics import TopicIndex, pick_topics
-from cxm_insight.nlp.urgency import decide_urgency
+from cxm_insight.nlp.text import clean_text, has_words, split_clauses
+from cxm_insight.nlp.topics import TopicIndex, build_index, keyword_hits, pick_topics, topic_confidence
+from cxm_insight.nlp.urgency import assess_urgency
 
-_SHARED: dict[int, Analyzer] = {}
-_SHARED_LOCK = Lock()
+if TYPE_CHECKING:
+    from cxm_insight.nlp.learning import TenantModel
+
+EVIDENCE_CHARS = 240
+_INDEX_CACHE_SIZE = 32
+# Logit nudges from unambiguous cues, on top of the intent head (which sees the same cues only as features).
+_INTENT_NUDGES: tuple[tuple[str, str, float], ...] = (
+    ("churn", "churn_threat", 2.5),
+    ("suggestion", "suggestion", 0.8),
+    ("question_mark", "question", 0.6),
+    ("thanks", "praise", 0.6),
+)
 
 
-def sentiment_from_proba(proba: np.ndarray) -> Sentiment:
-    """A Sentiment from (negative, neutral, positive) probabilities: score = p(positive) - p(negative)."""
-    k = int(np.argmax(proba))
-    return Sentiment(SENTIMENTS[k], float(proba[2] - proba[0]), float(proba[k]))
+@dataclass(frozen=True)
+class DefaultScores:
+    """The default heads' outputs for a batch of texts."""
+
+    sentiment: np.ndarray
+    emotions: np.ndarray
+    intent: np.ndarray
 
 
 class Analyzer:
@@ -35,152 +57,177 @@ class Analyzer:
 
     model_version: str
 
-    def __init__(self, encoder: Encoder, heads: dict[str, LinearModel], extras: dict[str, np.ndarray]) -> None:
-        """Wrap loaded models; use Analyzer.load instead."""
+    def __init__(self, encoder: Encoder, heads: Heads) -> None:
+        """Wrap a loaded encoder and heads; use Analyzer.load."""
         self.encoder = encoder
-        self._sentiment = heads["sentiment"]
-        self._emotions = heads["emotions"]
-        self._intent = heads["intent"]
-        self._log_prior = np.asarray(extras["sentiment_log_prior"], dtype=np.float64)
-        self.model_version = f"{encoder.version}+{extras['version']}"
-        self._topic_indexes: dict[Taxonomy, TopicIndex] = {}
+        self.heads = heads
+        self.model_version = f"{encoder.version}+{heads.version}"
+        self._indexes: OrderedDict[tuple[object, ...], TopicIndex] = OrderedDict()
 
     @classmethod
     def load(cls, *, threads: int = 1) -> Analyzer:
-        """The process-wide analyzer for this thread count (loaded on first use)."""
-        with _SHARED_LOCK:
-            if threads not in _SHARED:
-                heads, extras = load_heads(MODELS_DIR / HEADS_FILE)
-                _SHARED[threads] = cls(Encoder.load(threads=threads), heads, extras)
-            return _SHARED[threads]
+        """Load the shipped encoder and heads (from the installed package; no network)."""
+        return cls(Encoder.load(threads=threads), load_heads(MODELS_DIR / HEADS_FILE))
 
-    def embed(self, cleaned_texts: Sequence[str]) -> np.ndarray:
-        """Embeddings of already-cleaned texts."""
-        return self.encoder.encode(list(cleaned_texts))
+    def embed(self, cleaned: Sequence[str]) -> np.ndarray:
+        """Unit-length embeddings of already-cleaned texts."""
+        return self.encoder.encode(list(cleaned))
 
-    def default_sentiment_proba(self, embeddings: np.ndarray, cleaned_texts: Sequence[str]) -> np.ndarray:
-        """(n, 3) default-model sentiment probabilities, with the CX class prior applied."""
-        features = base_features(embeddings, list(cleaned_texts))
-        return softmax(self._sentiment.logits(features) + self._log_prior)
+    def default_scores(self, embeddings: np.ndarray, cleaned: Sequence[str]) -> DefaultScores:
+        """Sentiment (with the shipped prior), emotion and intent probabilities from the default heads."""
+        x = base_features(embeddings, cleaned)
+        sentiment = softmax(self.heads.sentiment.logits(x) + self.heads.sentiment_log_prior)
+        emotions = self.heads.emotions.predict_proba(x)
+        intent_logits = self.heads.intent.logits(x)
+        for i, text in enumerate(cleaned):
+            for cue in matched(text, *(c for c, _, _ in _INTENT_NUDGES)):
+                for name, intent, bonus in _INTENT_NUDGES:
+                    if name == cue:
+                        intent_logits[i, INTENTS.index(intent)] += bonus
+        # Intent follows tone: a negative text is rarely praise, a positive one rarely a complaint.
+        tone = sentiment[:, SENTIMENTS.index("positive")] - sentiment[:, SENTIMENTS.index("negative")]
+        intent_logits[:, INTENTS.index("praise")] += 1.5 * tone
+        intent_logits[:, INTENTS.index("complaint")] -= 1.5 * tone
+        return DefaultScores(sentiment, emotions, softmax(intent_logits))
 
-    def topic_index(self, taxonomy: Taxonomy) -> TopicIndex:
-        """The prepared index of a taxonomy, built once and kept (taxonomies are immutable)."""
-        index = self._topic_indexes.get(taxonomy)
+    def topic_index(self, taxonomy: Taxonomy, tenant: TenantModel | None = None) -> TopicIndex:
+        """The taxonomy's prototypes (blended with the tenant's labelled centroids), cached per process."""
+        key = (taxonomy, tenant.version if tenant else None, id(tenant) if tenant else None)
+        index = self._indexes.get(key)
         if index is None:
-            index = TopicIndex.build(taxonomy, self.encoder)
-            if len(self._topic_indexes) > 64:
-                self._topic_indexes.clear()
-            self._topic_indexes[taxonomy] = index
+            learned = tenant.topic_centroids if tenant else None
+            index = build_index(taxonomy, lambda texts: self.embed([clean_text(t) for t in texts]), learned)
+            self._indexes[key] = index
+            while len(self._indexes) > _INDEX_CACHE_SIZE:
+                self._indexes.popitem(last=False)
+        else:
+            self._indexes.move_to_end(key)
         return index
 
     def analyze(
         self, items: Sequence[AnalysisInput], taxonomy: Taxonomy, tenant: TenantModel | None = None
     ) -> tuple[list[TextAnalysis], np.ndarray]:
-        """Analyse items; also return their (n, 384) embeddings (a zero row for an item without text)."""
+        """Analyse items; return the analyses and the text embeddings (a zero row for an item without words)."""
         cleaned = [clean_text(item.text) for item in items]
-        texted = [i for i, text in enumerate(cleaned) if has_words(text)]
+        worded = [i for i, text in enumerate(cleaned) if has_words(text)]
         embeddings = np.zeros((len(items), DIMENSIONS), dtype=np.float32)
         results: list[TextAnalysis | None] = [None] * len(items)
-        version = self.model_version if tenant is None else f"{self.model_version}+{tenant.version}"
-        if texted:
-            texts = [cleaned[i] for i in texted]
-            emb = self.encoder.encode(texts)
-            embeddings[texted] = emb
-            for position, analysis in enumerate(self._analyze_texts(texts, emb, taxonomy, tenant, version)):
-                results[texted[position]] = analysis
+        if worded:
+            texts = [cleaned[i] for i in worded]
+            vectors = self.embed(texts)
+            embeddings[worded] = vectors
+            scores = self.default_scores(vectors, texts)
+            sentiment = tenant.sentiment_proba(vectors, scores.sentiment, texts) if tenant else scores.sentiment
+            index = self.topic_index(taxonomy, tenant)
+            confidence = topic_confidence(index, vectors, texts)
+            aspects = self._aspect_sentiments(index, texts, confidence, tenant)
+            for row, i in enumerate(worded):
+                results[i] = self._one(
+                    texts[row], sentiment[row], scores.emotions[row], scores.intent[row], index, confidence[row],
+                    aspects.get(row, {}),
+                )  # fmt: skip
         for i, item in enumerate(items):
             if results[i] is None:
-                results[i] = self._score_only(item, version)
+                results[i] = self._scores_only(item)
         return [r for r in results if r is not None], embeddings
 
-    def _sentiment_proba(
-        self, emb: np.ndarray, features: np.ndarray, texts: list[str], tenant: TenantModel | None
-    ) -> np.ndarray:
-        """Sentiment probabilities, from the tenant head when there is one."""
-        proba = softmax(self._sentiment.logits(features) + self._log_prior)
-        if tenant is not None:
-            tuned = tenant.sentiment_proba(emb, proba, texts)
-            if tuned is not None:
-                return tuned
-        return proba
-
-    def _analyze_texts(
-        self, texts: list[str], emb: np.ndarray, taxonomy: Taxonomy, tenant: TenantModel | None, version: str
-    ) -> list[TextAnalysis]:
-        """Analyses of texts that have words."""
-        features = base_features(emb, texts)
-        sentiment_p = self._sentiment_proba(emb, features, texts, tenant)
-        emotion_p = self._emotions.predict_proba(features)
-        intent_p = self._intent.predict_proba(features)
-        index = self.topic_index(taxonomy)
-        if tenant is not None and tenant.topic_centroids:
-            index = index.with_centroids(tenant.topic_centroids)
-        topic_conf = index.confidences(emb, texts)
-        picked = [pick_topics(row) for row in topic_conf]
-        aspects = self._aspect_sentiments(texts, picked, index, tenant)
-        out = []
-        for i, text in enumerate(texts):
-            sentiment = sentiment_from_proba(sentiment_p[i])
-            emotions = {name: float(emotion_p[i, EMOTIONS.index(name)]) for name in EMOTIONS}
-            intent_scores = {name: float(intent_p[i, INTENTS.index(name)]) for name in INTENTS}
-            cues = matched_cues(text)
-            intent = max(INTENTS, key=lambda name: intent_scores[name])
-            urgency, reason = decide_urgency(cues, intent, sentiment, emotions)
-            hits = []
-            for j in picked[i]:
-                aspect = aspects.get((i, j))
-                hits.append(
-                    TopicHit(
-                        topic=index.ids[j],
-                        confidence=float(topic_conf[i, j]),
-                        sentiment=aspect[0] if aspect else sentiment,
-                        evidence=aspect[1] if aspect else _evidence(text, index, j),
-                    )
-                )
-            out.append(TextAnalysis(sentiment, emotions, intent, intent_scores, urgency, reason, tuple(hits), version))
-        return out
+    def _one(
+        self,
+        text: str,
+        sentiment_p: np.ndarray,
+        emotion_p: np.ndarray,
+        intent_p: np.ndarray,
+        index: TopicIndex,
+        confidence: np.ndarray,
+        aspects: dict[int, tuple[Sentiment, str]],
+    ) -> TextAnalysis:
+        """The analysis of one worded text from its scores."""
+        sentiment = to_sentiment(sentiment_p)
+        emotions = {e: float(emotion_p[k]) for k, e in enumerate(EMOTIONS)}
+        intent_scores = {name: float(intent_p[k]) for k, name in enumerate(INTENTS)}
+        intent = INTENTS[int(np.argmax(intent_p))]
+        urgency, reason = assess_urgency(text, sentiment.label, intent, emotions)
+        hits = []
+        for k in pick_topics(confidence):
+            topic_sentiment, evidence = aspects.get(k, (sentiment, evidence_for(index, k, text)))
+            hits.append(TopicHit(index.ids[k], float(confidence[k]), topic_sentiment, evidence))
+        return TextAnalysis(
+            sentiment=sentiment,
+            emotions=emotions,
+            intent=intent,
+            intent_scores=intent_scores,
+            urgency=urgency,
+            urgency_reason=reason,
+            topics=tuple(hits),
+            model_version=self.model_version,
+        )
 
     def _aspect_sentiments(
-        self, texts: list[str], picked: list[list[int]], index: TopicIndex, tenant: TenantModel | None
-    ) -> dict[tuple[int, int], tuple[Sentiment, str]]:
-        """Per-topic sentiment and evidence for texts that mention several topics (clause by clause)."""
-        owners: list[tuple[int, list[int]]] = []
-        clauses: list[str] = []
-        for i, topics in enumerate(picked):
-            if len(topics) < 2:
-                continue
-            parts = split_sentences(texts[i])
-            if len(parts) < 2:
-                continue
-            owners.append((i, topics))
-            clauses.extend(parts)
-        if not clauses:
+        self, index: TopicIndex, texts: list[str], confidence: np.ndarray, tenant: TenantModel | None
+    ) -> dict[int, dict[int, tuple[Sentiment, str]]]:
+        """Per-topic sentiment and evidence for texts that mention several topics in several clauses.
+
+        Texts with one topic (most of them) reuse the whole-text sentiment, so only these pay for a second pass.
+        """
+        jobs: list[tuple[int, list[int], list[str]]] = []
+        for row, text in enumerate(texts):
+            topics = pick_topics(confidence[row])
+            if len(topics) > 1:
+                clauses = split_clauses(text)
+                if len(clauses) > 1:
+                    jobs.append((row, topics, clauses))
+        if not jobs:
             return {}
-        emb = self.encoder.encode(clauses)
-        proba = self._sentiment_proba(emb, base_features(emb, clauses), clauses, tenant)
-        conf = index.confidences(emb, clauses)
-        found: dict[tuple[int, int], tuple[Sentiment, str]] = {}
+        flat = [clause for _, _, clauses in jobs for clause in clauses]
+        vectors = self.embed(flat)
+        scores = self.default_scores(vectors, flat)
+        sentiment = tenant.sentiment_proba(vectors, scores.sentiment, flat) if tenant else scores.sentiment
+        clause_confidence = topic_confidence(index, vectors, flat)
+        out: dict[int, dict[int, tuple[Sentiment, str]]] = {}
         start = 0
-        for i, topics in owners:
-            n = len(split_sentences(texts[i]))
-            block = slice(start, start + n)
-            for j in topics:
-                best = start + int(np.argmax(conf[block, j]))
-                found[(i, j)] = (sentiment_from_proba(proba[best]), clauses[best])
-            start += n
-        return found
+        for row, topics, clauses in jobs:
+            span = slice(start, start + len(clauses))
+            start += len(clauses)
+            per_topic = {}
+            for k in topics:
+                best = span.start + int(np.argmax(clause_confidence[span, k]))
+                per_topic[k] = (to_sentiment(sentiment[best]), truncate(flat[best]))
+            out[row] = per_topic
+        return out
 
-    def _score_only(self, item: AnalysisInput, version: str) -> TextAnalysis:
-        """Analysis of an item without words: sentiment from its scores, nothing else."""
-        sentiment = score_sentiment(item.nps, item.csat, item.ces)
-        emotions = {name: 0.0 for name in EMOTIONS}
-        intent_scores = {name: (1.0 if name == "other" else 0.0) for name in INTENTS}
-        return TextAnalysis(sentiment, emotions, "other", intent_scores, "low", None, (), version)
+    def _scores_only(self, item: AnalysisInput) -> TextAnalysis:
+        """The analysis of feedback without words: sentiment from its scores, nothing else."""
+        return TextAnalysis(
+            sentiment=score_sentiment(item.nps, item.csat, item.ces),
+            emotions={e: 0.0 for e in EMOTIONS},
+            intent="other",
+            intent_scores={name: float(name == "other") for name in INTENTS},
+            urgency="low",
+            urgency_reason=None,
+            topics=(),
+            model_version=self.model_version,
+        )
 
 
-def _evidence(text: str, index: TopicIndex, j: int) -> str:
-    """The clause that names the topic's keywords, else the first clause; at most 300 characters."""
-    pattern = index.patterns[j]
-    parts = split_sentences(text)
-    chosen = next((p for p in parts if pattern is not None and pattern.search(p)), parts[0])
-    return chosen[:300]
+def to_sentiment(p: np.ndarray) -> Sentiment:
+    """A Sentiment from (negative, neutral, positive) probabilities."""
+    k = int(np.argmax(p))
+    score = float(p[SENTIMENTS.index("positive")] - p[SENTIMENTS.index("negative")])
+    return Sentiment(SENTIMENTS[k], max(-1.0, min(1.0, score)), float(p[k]))
+
+
+def evidence_for(index: TopicIndex, k: int, text: str) -> str:
+    """The clause of text that names topic k by keyword, else the start of the text."""
+    clauses = split_clauses(text)
+    if len(clauses) > 1:
+        for clause in clauses:
+            if keyword_hits(index, clause)[k] > 0:
+                return truncate(clause)
+    return truncate(text)
+
+
+def truncate(text: str) -> str:
+    """Text cut to EVIDENCE_CHARS at a word boundary, with an ellipsis when cut."""
+    if len(text) <= EVIDENCE_CHARS:
+        return text
+    return text[:EVIDENCE_CHARS].rsplit(" ", 1)[0] + "…"

@@ -1,4 +1,4 @@
-"""Hashed unigram+bigram TF-IDF features (stable across processes: crc32, not Python's salted hash)."""
+"""Hashed unigram + bigram TF-IDF features (stable across processes: CRC32, not Python's salted hash)."""
 
 from __future__ import annotations
 
@@ -10,51 +10,61 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from cxm_insight.nlp.cues import normalise
 from cxm_insight.nlp.linear import SparseRows
 
-HASH_DIM = 1 << 15
+BUCKETS = 1 << 18
 _TOKEN = re.compile(r"[a-z0-9']+|[!?]")
 
 
-def tokens(text: str) -> list[str]:
-    """Lower-cased word tokens plus '!' and '?', with unigrams and bigrams."""
-    words = _TOKEN.findall(text.lower().replace("’", "'"))
-    return words + [f"{a} {b}" for a, b in itertools.pairwise(words)]
+def tokens(cleaned: str) -> list[str]:
+    """Lower-cased word tokens plus '!' and '?' of a cleaned text."""
+    return _TOKEN.findall(normalise(cleaned))
 
 
-def _bucket(token: str) -> int:
-    """The hash bucket of a token."""
-    return zlib.crc32(token.encode("utf-8")) % HASH_DIM
+def ngram_ids(cleaned: str) -> Counter[int]:
+    """Bucket ids of a text's unigrams and bigrams, with counts."""
+    words = tokens(cleaned)
+    grams = words + [f"{a} {b}" for a, b in itertools.pairwise(words)]
+    return Counter(zlib.crc32(g.encode("utf-8")) % BUCKETS for g in grams)
 
 
-def term_counts(texts: Sequence[str]) -> list[Counter[int]]:
-    """Bucket counts per text."""
-    return [Counter(_bucket(t) for t in tokens(text)) for text in texts]
+def document_frequencies(texts: Sequence[str]) -> dict[int, int]:
+    """In how many texts each bucket occurs."""
+    df: Counter[int] = Counter()
+    for text in texts:
+        df.update(ngram_ids(text).keys())
+    return dict(df)
 
 
-def fit_idf(counts: Sequence[Counter[int]]) -> np.ndarray:
-    """Smoothed inverse document frequency per bucket, as scikit-learn computes it."""
-    df = np.zeros(HASH_DIM, dtype=np.float64)
-    for c in counts:
-        df[list(c.keys())] += 1
-    return np.asarray(np.log((1 + len(counts)) / (1 + df)) + 1.0, dtype=np.float32)
+def idf_table(df: dict[int, int], documents: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted bucket ids and their smoothed idf, log((1 + N) / (1 + df)) + 1."""
+    ids = np.array(sorted(df), dtype=np.int64)
+    counts = np.array([df[i] for i in ids], dtype=np.float64)
+    return ids, (np.log((1.0 + documents) / (1.0 + counts)) + 1.0).astype(np.float32)
 
 
-def tfidf_rows(counts: Sequence[Counter[int]], idf: np.ndarray) -> SparseRows:
-    """Sublinear TF-IDF rows, L2-normalised, as a SparseRows matrix."""
-    rows: list[int] = []
-    cols: list[int] = []
-    vals: list[float] = []
-    for i, c in enumerate(counts):
-        if not c:
-            continue
-        keys = np.fromiter(c.keys(), dtype=np.int64, count=len(c))
-        tf = 1.0 + np.log(np.fromiter(c.values(), dtype=np.float64, count=len(c)))
-        v = tf * idf[keys]
-        v /= max(float(np.linalg.norm(v)), 1e-12)
-        rows.extend([i] * len(c))
-        cols.extend(keys.tolist())
-        vals.extend(v.tolist())
+def tfidf_rows(texts: Sequence[str], idf_ids: np.ndarray, idf: np.ndarray) -> SparseRows:
+    """L2-normalised sublinear-tf x idf rows over the buckets known to the idf table (others are dropped)."""
+    indptr = [0]
+    indices: list[int] = []
+    values: list[float] = []
+    for text in texts:
+        counts = ngram_ids(text)
+        keys = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
+        pos = np.searchsorted(idf_ids, keys)
+        known = (pos < len(idf_ids)) & (idf_ids[np.minimum(pos, len(idf_ids) - 1)] == keys)
+        tf = 1.0 + np.log(np.fromiter(counts.values(), dtype=np.float64, count=len(counts)))
+        weights = tf[known] * idf[pos[known]]
+        norm = float(np.linalg.norm(weights))
+        if norm > 0:
+            weights = weights / norm
+        indices.extend(pos[known].tolist())
+        values.extend(weights.tolist())
+        indptr.append(len(indices))
     return SparseRows(
-        len(counts), HASH_DIM, np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64), np.asarray(vals)
+        indptr=np.array(indptr, dtype=np.int64),
+        indices=np.array(indices, dtype=np.int64),
+        values=np.array(values, dtype=np.float64),
+        columns=len(idf_ids),
     )

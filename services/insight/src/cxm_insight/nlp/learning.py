@@ -1,143 +1,165 @@
-"""Learning from a tenant's own labels: a tenant sentiment head and tenant topic prototypes."""
+"""Learning from a tenant's labels: a sentiment head on top of the default model, and labelled topic centroids."""
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from cxm_insight.nlp.analysis import SENTIMENTS
-from cxm_insight.nlp.hashing import fit_idf, term_counts, tfidf_rows
-from cxm_insight.nlp.heads import heads_from_bytes, heads_to_bytes
-from cxm_insight.nlp.linear import LinearModel, fit_linear
-from cxm_insight.nlp.text import clean_text
+from cxm_insight.nlp.hashing import document_frequencies, idf_table, tfidf_rows
+from cxm_insight.nlp.linear import LinearModel, fit_linear, softmax
+from cxm_insight.nlp.text import clean_text, has_words
 
 if TYPE_CHECKING:
     from cxm_insight.nlp.analyzer import Analyzer
 
-FORMAT = "cxm-tenant-model-1"
-L2_DENSE = 4.0
-L2_SPARSE = 0.5
-# Class weights ∝ count^-BALANCE: 1 is fully balanced, 0 keeps the tenant's own class mix.
-BALANCE = 0.5
-MIN_SENTIMENT_LABELS = 10
+FORMAT = 1
+MIN_SENTIMENT_LABELS = 20
+# The tenant head learns a correction to the default model's log-probabilities (a fixed offset), so with few
+# labels it stays close to the default; strong L2 on the embedding part, weaker on the n-gram part.
+DENSE_L2 = 100.0
+SPARSE_L2 = 0.3
+MAX_ITER = 200
+_EPS = 1e-4
 
 
 @dataclass(frozen=True)
 class LabelExample:
-    """One piece of feedback a tenant labelled: its sentiment and/or the topics it is about."""
+    """One text a person labelled: its sentiment and/or the topics it is about."""
 
     text: str
     sentiment: str | None = None
     topics: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
 class TenantModel:
-    """What was learnt from one tenant's labels; applied on top of the default models."""
+    """What one tenant's labels taught: an optional sentiment head and per-topic centroids."""
 
     version: str
-    sentiment: LinearModel | None = None
-    idf: np.ndarray | None = None
-    topic_centroids: Mapping[str, tuple[np.ndarray, int]] = field(default_factory=dict)
 
-    def sentiment_proba(
-        self, embeddings: np.ndarray, default_proba: np.ndarray, cleaned_texts: Sequence[str]
-    ) -> np.ndarray | None:
-        """Tenant sentiment probabilities (negative, neutral, positive), or None without a sentiment head."""
-        if self.sentiment is None or self.idf is None:
-            return None
-        dense = tenant_features(embeddings, default_proba)
-        sparse = tfidf_rows(term_counts(cleaned_texts), self.idf)
-        proba = self.sentiment.predict_proba(dense, sparse)
-        out = np.zeros((len(embeddings), len(SENTIMENTS)))
-        for j, label in enumerate(self.sentiment.classes):
-            out[:, SENTIMENTS.index(label)] = proba[:, j]
+    def __init__(
+        self,
+        sentiment: LinearModel | None,
+        idf_ids: np.ndarray,
+        idf: np.ndarray,
+        topic_centroids: dict[str, tuple[np.ndarray, int]],
+        labels: int,
+    ) -> None:
+        """Assemble a model; use train_tenant_model or TenantModel.from_bytes."""
+        self.sentiment = sentiment
+        self.idf_ids = idf_ids
+        self.idf = idf
+        self.topic_centroids = topic_centroids
+        self.labels = labels
+        self.version = "tenant-" + hashlib.sha256(self.to_bytes()).hexdigest()[:12]
+
+    def sentiment_proba(self, embeddings: np.ndarray, default: np.ndarray, cleaned: Sequence[str]) -> np.ndarray:
+        """Sentiment probabilities (negative, neutral, positive) for texts, given the default model's."""
+        if self.sentiment is None:
+            return default
+        classes = self.sentiment.classes
+        z = self.sentiment.logits(embeddings, tfidf_rows(cleaned, self.idf_ids, self.idf))
+        p = softmax(z + default_offset(default, classes))
+        out = np.zeros((len(cleaned), len(SENTIMENTS)))
+        for k, label in enumerate(self.sentiment.classes):
+            out[:, SENTIMENTS.index(label)] = p[:, k]
         return out
 
     def to_bytes(self) -> bytes:
-        """Serialise as .npz bytes (no pickle)."""
-        heads = {"sentiment": self.sentiment} if self.sentiment is not None else {}
-        topic_ids = sorted(self.topic_centroids)
-        extras: dict[str, np.ndarray] = {
-            "meta": np.array(json.dumps({"format": FORMAT, "version": self.version, "topics": topic_ids})),
-            "topic_vectors": np.stack([self.topic_centroids[t][0] for t in topic_ids]).astype(np.float32)
-            if topic_ids
-            else np.zeros((0, 0), dtype=np.float32),
-            "topic_counts": np.array([self.topic_centroids[t][1] for t in topic_ids], dtype=np.int64),
+        """Serialise as an .npz of plain arrays and a JSON header (no pickle)."""
+        meta = {
+            "format": FORMAT,
+            "labels": self.labels,
+            "topics": {topic: count for topic, (_, count) in sorted(self.topic_centroids.items())},
+            "sentiment_classes": list(self.sentiment.classes) if self.sentiment else None,
         }
-        if self.idf is not None:
-            extras["idf"] = self.idf
-        return heads_to_bytes(heads, extras)
+        arrays: dict[str, np.ndarray] = {"meta": np.array(json.dumps(meta, sort_keys=True))}
+        if self.sentiment is not None:
+            s = self.sentiment
+            assert s.sparse_weights is not None
+            arrays |= {
+                "s.weights": s.weights,
+                "s.bias": s.bias,
+                "s.mean": s.mean,
+                "s.scale": s.scale,
+                "s.sparse": s.sparse_weights.astype(np.float16),
+                "idf_ids": self.idf_ids.astype(np.int32),
+                "idf": self.idf.astype(np.float16),
+            }
+        for i, topic in enumerate(sorted(self.topic_centroids)):
+            arrays[f"topic.{i}"] = self.topic_centroids[topic][0].astype(np.float32)
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **arrays)
+        return buffer.getvalue()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> TenantModel:
-        """Read a model written by to_bytes."""
-        heads, extras = heads_from_bytes(data)
-        meta = json.loads(str(extras["meta"]))
-        if meta.get("format") != FORMAT:
-            raise ValueError(f"not a tenant model of format {FORMAT}")
-        vectors, counts = extras["topic_vectors"], extras["topic_counts"]
-        centroids = {t: (vectors[i], int(counts[i])) for i, t in enumerate(meta["topics"])}
-        return cls(meta["version"], heads.get("sentiment"), extras.get("idf"), centroids)
+        """Read a model written by to_bytes; raises ValueError for anything else."""
+        try:
+            with np.load(io.BytesIO(data), allow_pickle=False) as z:
+                meta = json.loads(str(z["meta"]))
+                if meta.get("format") != FORMAT:
+                    raise ValueError(f"unsupported tenant model format {meta.get('format')!r}")
+                sentiment = None
+                idf_ids, idf = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+                if meta["sentiment_classes"]:
+                    sentiment = LinearModel(
+                        classes=tuple(meta["sentiment_classes"]),
+                        weights=z["s.weights"],
+                        bias=z["s.bias"],
+                        mean=z["s.mean"],
+                        scale=z["s.scale"],
+                        sparse_weights=z["s.sparse"].astype(np.float32),
+                    )
+                    idf_ids, idf = z["idf_ids"].astype(np.int64), z["idf"].astype(np.float32)
+                centroids = {
+                    topic: (z[f"topic.{i}"], int(count)) for i, (topic, count) in enumerate(meta["topics"].items())
+                }
+        except (OSError, KeyError, ValueError, json.JSONDecodeError) as exc:
+            raise ValueError(f"not a tenant model: {exc}") from exc
+        return cls(sentiment, idf_ids, idf, centroids, int(meta["labels"]))
 
 
-def tenant_features(embeddings: np.ndarray, default_proba: np.ndarray) -> np.ndarray:
-    """Dense tenant-head input: the embedding and the default model's log-probabilities."""
-    return np.hstack([embeddings, np.log(np.clip(default_proba, 1e-4, 1.0))]).astype(np.float32)
-
-
-def fit_tenant_model(
-    embeddings: np.ndarray,
-    default_proba: np.ndarray,
-    cleaned_texts: Sequence[str],
-    examples: Sequence[LabelExample],
-) -> TenantModel:
-    """Fit a tenant model from precomputed embeddings and default sentiment probabilities of the examples."""
-    labelled = [i for i, e in enumerate(examples) if e.sentiment in SENTIMENTS]
-    sentiment: LinearModel | None = None
-    idf: np.ndarray | None = None
-    present = sorted({examples[i].sentiment for i in labelled}, key=lambda s: SENTIMENTS.index(str(s)))
-    if len(labelled) >= MIN_SENTIMENT_LABELS and len(present) >= 2:
-        index = np.asarray(labelled)
-        classes = tuple(str(s) for s in present)
-        y = np.array([classes.index(str(examples[i].sentiment)) for i in labelled])
-        counts = term_counts([cleaned_texts[i] for i in labelled])
-        idf = fit_idf(counts)
-        sparse = tfidf_rows(counts, idf)
-        dense = tenant_features(embeddings[index], default_proba[index])
-        class_counts = np.bincount(y, minlength=len(classes)).astype(np.float64)
-        weights = (class_counts**-BALANCE)[y]
-        sentiment = fit_linear(
-            dense,
-            np.eye(len(classes))[y],
-            classes,
-            l2=L2_DENSE,
-            sample_weight=weights,
-            sparse=sparse,
-            l2_sparse=L2_SPARSE,
-            max_iter=200,
-        )
-    sums: dict[str, np.ndarray] = {}
-    totals: dict[str, int] = {}
-    for i, example in enumerate(examples):
-        for topic in example.topics:
-            sums[topic] = sums.get(topic, 0) + embeddings[i]
-            totals[topic] = totals.get(topic, 0) + 1
-    centroids = {t: (v / max(float(np.linalg.norm(v)), 1e-12), totals[t]) for t, v in sums.items()}
-    digest = hashlib.sha256(
-        "\x00".join(f"{e.text}\x01{e.sentiment}\x01{','.join(e.topics)}" for e in examples).encode()
-    ).hexdigest()[:12]
-    return TenantModel(f"tenant-{len(examples)}-{digest}", sentiment, idf, centroids)
+def default_offset(default: np.ndarray, classes: tuple[str, ...]) -> np.ndarray:
+    """The default model's log-probabilities of the tenant's classes, the starting point of the tenant head."""
+    columns = [SENTIMENTS.index(c) for c in classes]
+    return np.log(np.clip(default[:, columns], _EPS, 1.0))
 
 
 def train_tenant_model(analyzer: Analyzer, examples: Sequence[LabelExample]) -> TenantModel:
-    """Train a tenant model from labelled examples, using the analyzer's encoder and default sentiment head."""
-    cleaned = [clean_text(e.text) for e in examples]
-    embeddings = analyzer.embed(cleaned)
-    default_proba = analyzer.default_sentiment_proba(embeddings, cleaned)
-    return fit_tenant_model(embeddings, default_proba, cleaned, examples)
+    """Fit a tenant's sentiment head (with enough labels of at least two classes) and topic centroids."""
+    usable = [e for e in examples if has_words(clean_text(e.text))]
+    cleaned = [clean_text(e.text) for e in usable]
+    embeddings = analyzer.embed(cleaned) if cleaned else np.zeros((0, 384), dtype=np.float32)
+    sentiment = None
+    idf_ids, idf = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+    labelled = [i for i, e in enumerate(usable) if e.sentiment in SENTIMENTS]
+    classes = tuple(s for s in SENTIMENTS if any(usable[i].sentiment == s for i in labelled))
+    if len(labelled) >= MIN_SENTIMENT_LABELS and len(classes) >= 2:
+        texts = [cleaned[i] for i in labelled]
+        vectors = embeddings[labelled]
+        default = analyzer.default_scores(vectors, texts).sentiment
+        idf_ids, idf = idf_table(document_frequencies(texts), len(texts))
+        y = np.array([classes.index(usable[i].sentiment or "") for i in labelled])
+        sentiment = fit_linear(
+            vectors,
+            np.eye(len(classes))[y],
+            classes,
+            l2=DENSE_L2,
+            sparse=tfidf_rows(texts, idf_ids, idf),
+            sparse_l2=SPARSE_L2,
+            offset=default_offset(default, classes),
+            max_iter=MAX_ITER,
+        )
+    centroids: dict[str, tuple[np.ndarray, int]] = {}
+    for topic in sorted({t for e in usable for t in e.topics}):
+        rows = [i for i, e in enumerate(usable) if topic in e.topics]
+        centroid = embeddings[rows].mean(axis=0)
+        centroids[topic] = ((centroid / max(float(np.linalg.norm(centroid)), 1e-12)).astype(np.float32), len(rows))
+    return TenantModel(sentiment, idf_ids, idf, centroids, labels=len(usable))

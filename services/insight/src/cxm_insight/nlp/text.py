@@ -1,23 +1,23 @@
-"""Text clean-up before encoding, and sentence splitting for per-topic sentiment."""
+"""Text clean-up before encoding (social handles, links, hashtag marks) and clause splitting for aspects."""
 
 from __future__ import annotations
 
+import html
 import re
 
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 _MENTION = re.compile(r"(?<![\w@])@\w+")
-_HASHTAG = re.compile(r"(?<![\w#])#(\w+)")
-_HTML_ENTITY = {"&amp;": "&", "&lt;": "<", "&gt;": ">", "&quot;": '"', "&#39;": "'"}
+_HASHTAG = re.compile(r"(?<![\w#&])#(\w+)")
 _SPACES = re.compile(r"\s+")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\s*\n+\s*|\s+(?:but|however|although)\s+", re.IGNORECASE)
+_CLAUSE_BREAK = re.compile(r"(?<=[.!?;])\s+|\s*\n+\s*|,?\s+\b(?:but|however|although|though|whereas)\b\s+", re.I)
+_WORD = re.compile(r"[^\W_]", re.UNICODE)
 
 
 def clean_text(text: str | None) -> str:
-    """Strip @mentions and URLs, keep hashtag words without '#', unescape common entities, squeeze spaces."""
+    """Drop @mentions and URLs, keep hashtag words without '#', unescape HTML entities, squeeze whitespace."""
     if not text:
         return ""
-    for entity, char in _HTML_ENTITY.items():
-        text = text.replace(entity, char)
+    text = html.unescape(text)
     text = _URL.sub(" ", text)
     text = _MENTION.sub(" ", text)
     text = _HASHTAG.sub(r"\1", text)
@@ -25,11 +25,11 @@ def clean_text(text: str | None) -> str:
 
 
 def has_words(text: str | None) -> bool:
-    """Whether the text contains at least one letter or digit worth analysing."""
-    return bool(text) and any(ch.isalnum() for ch in text or "")
+    """Whether text holds at least one letter or digit worth analysing."""
+    return bool(text) and _WORD.search(text or "") is not None
 
 
-def split_sentences(text: str) -> list[str]:
-    """Split text into clauses at sentence ends, line breaks and contrastive conjunctions."""
-    parts = [p.strip() for p in _SENTENCE_END.split(text) if p and p.strip()]
-    return [p for p in parts if has_words(p)] or [text]
+def split_clauses(text: str) -> list[str]:
+    """Split cleaned text into sentences and contrastive clauses ("…, but …"); never returns an empty list."""
+    parts = [part.strip() for part in _CLAUSE_BREAK.split(text) if part and part.strip()]
+    return [part for part in parts if has_words(part)] or [text]
