@@ -1,9 +1,72 @@
-"""The actions service as the runtime sees it: schema, migrations, routes, subscriptions, projections."""
+"""The actions service as the runtime sees it: schema, migrations, routes, subscriptions, projections, schedulers."""
 
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
+from fastapi import APIRouter
+
+from cxm_actions import api
+from cxm_actions import contracts as c
 from cxm_actions.config import Settings
-from cxm_common.service import ServiceSpec
+from cxm_actions.projections import ACTIONS_READ_MODELS
+from cxm_actions.wiring import build
+from cxm_common.aio import sleep_or_stop
+from cxm_common.consumer import Subscription
+from cxm_common.service import Background, Runtime, ServiceSpec
+
+log = logging.getLogger(__name__)
+
+
+def routers(runtime: Runtime) -> Sequence[APIRouter]:
+    """Every public route of actions."""
+    return api.routers(build(runtime))
+
+
+def subscriptions(runtime: Runtime) -> Sequence[Subscription]:
+    """Findings to act on and the facts behind context cards and impact, from insight, journey and ingest."""
+    handler = build(runtime).automation.on_event
+    return [
+        Subscription("insight", "insight", [c.FEEDBACK_ANALYZED, c.ALERT_RAISED], handler=handler),
+        Subscription(
+            "journey", "journey", [c.STEP_RECORDED, c.CHURN_RISK_CHANGED, c.FRICTION_DETECTED], handler=handler
+        ),
+        Subscription("customers", "ingest", [c.CUSTOMER_UPDATED, c.CUSTOMER_ERASED_INGEST], handler=handler),
+    ]
+
+
+def every(seconds: float, work: Callable[[], Awaitable[object]], name: str) -> Background:
+    """A scheduler that runs `work` every `seconds` until the process stops (a failed round is retried next time)."""
+
+    async def loop(stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await work()
+            except Exception:
+                log.exception("%s round failed; retrying in %.0fs", name, seconds)
+            await sleep_or_stop(stop, seconds)
+
+    return loop
+
+
+def schedulers(runtime: Runtime) -> Sequence[Background]:
+    """The SLA clock and impact measurement."""
+    ctx = build(runtime)
+    s = ctx.settings
+
+    async def sla() -> None:
+        if await ctx.sla.round():
+            runtime.committed()
+
+    async def impact() -> None:
+        if await ctx.impact.round():
+            runtime.committed()
+
+    return [every(s.sla_interval_s, sla, "SLA clock"), every(s.impact_interval_s, impact, "impact measurement")]
+
 
 SPEC = ServiceSpec(
     name="actions",
@@ -11,5 +74,8 @@ SPEC = ServiceSpec(
     settings_factory=Settings,
     migrations=Path(__file__).parent / "migrations",
     default_port=8084,
-    publishes=True,
+    routers=routers,
+    subscriptions=subscriptions,
+    projections=lambda: [ACTIONS_READ_MODELS],
+    schedulers=schedulers,
 )

@@ -1,0 +1,207 @@
+"""Consumers: keep the facts actions needs (feedback, interactions, risk, customers) and turn findings into items.
+
+A detractor's feedback, an insight alert, a high churn risk or a friction point is a `Trigger`; the tenant's rules
+(`domain.rules.propose`) say which items it calls for; an item is created unless an open one holds its
+de-duplication key. Close-loop items carry a suggested next best action from the tenant's playbook.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from cxm_actions import contracts as c
+from cxm_actions import items
+from cxm_actions.domain.playbook import suggest
+from cxm_actions.domain.rules import Trigger, propose
+from cxm_common.crypto import KeyRing
+from cxm_common.db import driver
+from cxm_common.envelope import Envelope
+from cxm_common.eventstore import ANY_VERSION
+
+log = logging.getLogger(__name__)
+
+
+class Automation:
+    """Consumer handlers of actions."""
+
+    def __init__(self, keyring: KeyRing) -> None:
+        self.keyring = keyring
+
+    async def on_event(self, conn: AsyncConnection, event: Envelope) -> None:
+        """Apply one consumed event: record its facts, then run the automation rules on it."""
+        handler = {
+            c.FEEDBACK_ANALYZED: self._feedback,
+            c.ALERT_RAISED: self._alert,
+            c.STEP_RECORDED: self._step,
+            c.CHURN_RISK_CHANGED: self._risk,
+            c.FRICTION_DETECTED: self._friction,
+            c.CUSTOMER_UPDATED: self._customer,
+            c.CUSTOMER_ERASED_INGEST: self._erased,
+        }.get(event.type)
+        if handler is not None:
+            await handler(conn, event)
+
+    async def _feedback(self, conn: AsyncConnection, event: Envelope) -> None:
+        d = event.data
+        pg = await driver(conn)
+        customer = uuid.UUID(d["customer_id"]) if d.get("customer_id") else None
+        scores = d.get("scores") or {}
+        sentiment = d.get("sentiment") or {}
+        text = d.get("text")
+        pii = None
+        if text:
+            [section] = await self.keyring.seal_many(
+                conn, event.tenant_id, [(customer or uuid.UUID(d["feedback_id"]), {"text": text})]
+            )
+            pii = orjson.dumps(section).decode()
+        revision = int(d.get("revision") or 1)
+        previous = await pg.fetchval(
+            "SELECT revision FROM feedback_facts WHERE tenant_id = $1 AND feedback_id = $2",
+            event.tenant_id, uuid.UUID(d["feedback_id"]),
+        )  # fmt: skip
+        await pg.execute(
+            "INSERT INTO feedback_facts (feedback_id, tenant_id, customer_id, occurred_at, channel, nps, csat, "
+            "sentiment_label, sentiment_score, intent, topics, revision, pii) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb) "
+            "ON CONFLICT (feedback_id) DO UPDATE SET sentiment_label = excluded.sentiment_label, "
+            "sentiment_score = excluded.sentiment_score, intent = excluded.intent, topics = excluded.topics, "
+            "revision = excluded.revision, pii = coalesce(excluded.pii, feedback_facts.pii) "
+            "WHERE feedback_facts.revision < excluded.revision",
+            uuid.UUID(d["feedback_id"]), event.tenant_id, customer, datetime.fromisoformat(d["occurred_at"]),
+            d.get("channel"), scores.get("nps"), scores.get("csat"), sentiment.get("label"), sentiment.get("score"),
+            d.get("intent"), [t["topic"] for t in d.get("topics") or []], revision, pii,
+        )  # fmt: skip
+        if previous is not None or customer is None:
+            return  # a re-analysis is not new feedback; anonymous feedback has no one to call back
+        topics = [t["topic"] for t in d.get("topics") or []]
+        data = {
+            "feedback_id": d["feedback_id"], "nps": scores.get("nps"), "csat": scores.get("csat"),
+            "channel": d.get("channel"), "topics": topics, "intent": d.get("intent"),
+            "sentiment_label": sentiment.get("label"),
+        }  # fmt: skip
+        trigger = Trigger(
+            "detractor_feedback", str(event.id), datetime.fromisoformat(d["occurred_at"]), str(customer), data
+        )
+        await self._run(conn, event, trigger, topics=topics, intent=d.get("intent"), signals=[])
+
+    async def _alert(self, conn: AsyncConnection, event: Envelope) -> None:
+        d = event.data
+        data = {k: d.get(k) for k in ("alert_id", "kind", "key", "severity", "evidence")}
+        await self._run(conn, event, Trigger("alert", str(event.id), event.time, None, data))
+
+    async def _friction(self, conn: AsyncConnection, event: Envelope) -> None:
+        d = event.data
+        data = {k: d.get(k) for k in ("friction_id", "kind", "key", "impact", "value_at_stake")}
+        await self._run(conn, event, Trigger("friction", str(event.id), event.time, None, data))
+
+    async def _risk(self, conn: AsyncConnection, event: Envelope) -> None:
+        d = event.data
+        await (await driver(conn)).execute(
+            "INSERT INTO risks (customer_id, tenant_id, score, level, reasons, at) VALUES ($1, $2, $3, $4, $5::jsonb, $6) "
+            "ON CONFLICT (customer_id) DO UPDATE SET score = excluded.score, level = excluded.level, "
+            "reasons = excluded.reasons, at = excluded.at WHERE risks.at <= excluded.at",
+            uuid.UUID(d["customer_id"]), event.tenant_id, float(d["score"]), d["level"],
+            orjson.dumps(d.get("reasons") or []).decode(), event.time,
+        )  # fmt: skip
+        if d.get("level") != "high":
+            return
+        data = {k: d.get(k) for k in ("score", "level", "reasons", "value")}
+        signals = [r.get("signal") for r in d.get("reasons") or [] if isinstance(r, dict)]
+        trigger = Trigger("churn_risk_high", str(event.id), event.time, d["customer_id"], data)
+        await self._run(conn, event, trigger, signals=[s for s in signals if isinstance(s, str)])
+
+    async def _step(self, conn: AsyncConnection, event: Envelope) -> None:
+        d = event.data
+        if d.get("kind") != "interaction":
+            return
+        await (await driver(conn)).execute(
+            "INSERT INTO interaction_facts (step_id, tenant_id, customer_id, at, name, channel, stage) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (step_id) DO UPDATE SET stage = excluded.stage",
+            d["step_id"], event.tenant_id, uuid.UUID(d["customer_id"]), datetime.fromisoformat(d["at"]),
+            d.get("name"), d.get("channel"), d.get("stage"),
+        )  # fmt: skip
+
+    async def _customer(self, conn: AsyncConnection, event: Envelope) -> None:
+        attributes = event.data.get("attributes") or {}
+        picked = {k: attributes.get(k) for k in ("value", "segment", "team", "owner")}
+        if all(v is None for v in picked.values()):
+            return
+        value = picked["value"]
+        value = float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+        await (await driver(conn)).execute(
+            "INSERT INTO profiles (customer_id, tenant_id, value, segment, team, owner) VALUES ($1, $2, $3, $4, $5, $6) "
+            "ON CONFLICT (customer_id) DO UPDATE SET value = coalesce(excluded.value, profiles.value), "
+            "segment = coalesce(excluded.segment, profiles.segment), team = coalesce(excluded.team, profiles.team), "
+            "owner = coalesce(excluded.owner, profiles.owner)",
+            uuid.UUID(event.data["customer_id"]), event.tenant_id, value, _text(picked["segment"]),
+            _text(picked["team"]), _text(picked["owner"]),
+        )  # fmt: skip
+
+    async def _erased(self, conn: AsyncConnection, event: Envelope) -> None:
+        d = event.data
+        everyone = [uuid.UUID(x) for x in [d["customer_id"], *(d.get("merged_ids") or [])]]
+        for subject in everyone:
+            await self.keyring.destroy(conn, subject)
+        pg = await driver(conn)
+        t = event.tenant_id
+        for table, column in (("feedback_facts", "customer_id"), ("interaction_facts", "customer_id"),
+                              ("risks", "customer_id"), ("profiles", "customer_id")):  # fmt: skip
+            await pg.execute(f"DELETE FROM {table} WHERE tenant_id = $1 AND {column} = ANY($2::uuid[])", t, everyone)
+        data = {"customer_id": d["customer_id"], "erasure_id": d.get("erasure_id"),
+                "merged_ids": [str(m) for m in everyone[1:]]}  # fmt: skip
+        stream = f"customer-{d['customer_id']}"
+        await items.append(conn, stream, [items.event(c.CUSTOMER_ERASED, t, stream, data, cause=event)], ANY_VERSION)
+
+    async def _run(
+        self,
+        conn: AsyncConnection,
+        cause: Envelope,
+        trigger: Trigger,
+        *,
+        topics: list[str] | None = None,
+        intent: str | None = None,
+        signals: list[str] | None = None,
+    ) -> None:
+        """Create the items the tenant's rules call for (skipping those an open item already covers)."""
+        tenant = cause.tenant_id
+        _, rules = await items.current_rules(conn, tenant)
+        proposals = propose(rules, trigger)
+        if not proposals:
+            return
+        _, playbook = await items.current_playbook(conn, tenant)
+        owners = await _profile(conn, tenant, trigger.customer_id)
+        for p in proposals:
+            suggestion = None
+            if p.kind == "close_loop":
+                play = suggest(playbook, topics=topics or [], intent=intent, signals=signals or [])
+                if play is not None:
+                    suggestion = {"play_id": play.id, "action": play.action}
+            item = items.NewItem(
+                kind=p.kind, title=p.title, description=p.description, priority=p.priority,
+                owner=p.owner or owners.get("owner"), team=p.team or owners.get("team"), due_at=p.due_at,
+                customer_id=uuid.UUID(p.customer_id) if p.customer_id else None, links=p.links,
+                dedupe_key=p.dedupe_key, rule_id=p.rule_id, suggestion=suggestion,
+            )  # fmt: skip
+            try:
+                await items.create(conn, tenant, item, cause=cause)
+            except items.Duplicate:
+                log.debug("an open item already covers %s", p.dedupe_key)
+
+
+async def _profile(conn: AsyncConnection, tenant: uuid.UUID, customer: str | None) -> dict[str, Any]:
+    if customer is None:
+        return {}
+    row = await (await driver(conn)).fetchrow(
+        "SELECT team, owner FROM profiles WHERE tenant_id = $1 AND customer_id = $2", tenant, uuid.UUID(customer)
+    )
+    return dict(row) if row else {}
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None or value == "" else str(value)[:128]
