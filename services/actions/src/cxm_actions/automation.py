@@ -103,7 +103,8 @@ class Automation:
     async def _risk(self, conn: AsyncConnection, event: Envelope) -> None:
         d = event.data
         await (await driver(conn)).execute(
-            "INSERT INTO risks (customer_id, tenant_id, score, level, reasons, at) VALUES ($1, $2, $3, $4, $5::jsonb, $6) "
+            "INSERT INTO risks (customer_id, tenant_id, score, level, reasons, at) "
+            "VALUES ($1, $2, $3, $4, $5::jsonb, $6) "
             "ON CONFLICT (customer_id) DO UPDATE SET score = excluded.score, level = excluded.level, "
             "reasons = excluded.reasons, at = excluded.at WHERE risks.at <= excluded.at",
             uuid.UUID(d["customer_id"]), event.tenant_id, float(d["score"]), d["level"],
@@ -135,7 +136,8 @@ class Automation:
         value = picked["value"]
         value = float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
         await (await driver(conn)).execute(
-            "INSERT INTO profiles (customer_id, tenant_id, value, segment, team, owner) VALUES ($1, $2, $3, $4, $5, $6) "
+            "INSERT INTO profiles (customer_id, tenant_id, value, segment, team, owner) "
+            "VALUES ($1, $2, $3, $4, $5, $6) "
             "ON CONFLICT (customer_id) DO UPDATE SET value = coalesce(excluded.value, profiles.value), "
             "segment = coalesce(excluded.segment, profiles.segment), team = coalesce(excluded.team, profiles.team), "
             "owner = coalesce(excluded.owner, profiles.owner)",

@@ -47,8 +47,10 @@ async def apply(conn: AsyncConnection, event: Envelope) -> None:
             UPDATE actions SET
                 status = $3,
                 updated_at = $4,
-                first_response_at = CASE WHEN first_response_at IS NULL AND $5 = 'open' THEN $4 ELSE first_response_at END,
-                resolved_at = CASE WHEN $3 = 'resolved' THEN $4 WHEN $3 = ANY($6::text[]) THEN NULL ELSE resolved_at END,
+                first_response_at = CASE WHEN first_response_at IS NULL AND $5 = 'open' THEN $4
+                                         ELSE first_response_at END,
+                resolved_at = CASE WHEN $3 = 'resolved' THEN $4 WHEN $3 = ANY($6::text[]) THEN NULL
+                                   ELSE resolved_at END,
                 root_cause = coalesce($7, root_cause),
                 suggestion_used = coalesce($8, suggestion_used)
             WHERE tenant_id = $1 AND id = $2
