@@ -50,6 +50,7 @@ DEFAULT_PLAYBOOK: tuple[Play, ...] = (
         priority=20,
     ),
     Play("churn_threat", "call within 24h with a retention offer", when_intents=("churn_threat",), priority=10),
+    Play("churn_risk", "call within 24h with a retention offer", when_signals=("churn_threat",), priority=10),
     Play("billing", "refund or credit and explain the charge", when_topics=("billing",), priority=5),
     Play(
         "refunds", "chase the refund, confirm the date it lands, and apologise for the wait", when_topics=("refunds",)
