@@ -90,7 +90,7 @@ def on_time(item: ActionState) -> bool:
 def _report(group: str, items: list[ActionState], recoveries: Mapping[str, bool | None]) -> SlaReport:
     """The report of one group."""
     resolved = [item for item in items if item.resolved_at is not None]
-    overdue = [item for item in items if item.resolved_at is None and is_open(item.status) and item.breached_at]
+    overdue = [i for i in items if i.resolved_at is None and is_open(i.status) and i.breached_at is not None]
     known = len(resolved) + len(overdue)
     first = [(i.first_response_at - i.created_at).total_seconds() for i in items if i.first_response_at is not None]
     close = [(i.resolved_at - i.created_at).total_seconds() for i in resolved if i.resolved_at is not None]
