@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bench.harness import Scenario
-from bench.scenarios import consumer, eventsourcing_peer, http, insight, raw, relay, store
+from bench.scenarios import consumer, eventsourcing_peer, http, insight, journey, raw, relay, store
 
 ALL: list[Scenario] = [
     *raw.SCENARIOS,
@@ -12,5 +12,6 @@ ALL: list[Scenario] = [
     *consumer.SCENARIOS,
     *eventsourcing_peer.SCENARIOS,
     *insight.SCENARIOS,
+    *journey.SCENARIOS,
     *http.SCENARIOS,
 ]
