@@ -32,7 +32,7 @@ lint: install
 	$(MAKE) --no-print-directory typecheck imports
 
 typecheck: install
-	$(BIN)/mypy libs/common/src/cxm_common services/ingest/src/cxm_ingest/domain services/insight/src/cxm_insight/domain services/journey/src/cxm_journey/domain
+	$(BIN)/mypy libs/common/src/cxm_common services/ingest/src/cxm_ingest/domain services/insight/src/cxm_insight/domain services/journey/src/cxm_journey/domain services/actions/src/cxm_actions/domain
 
 imports: install
 	$(BIN)/lint-imports

@@ -162,15 +162,16 @@ def routers(ctx: ActionsContext) -> list[APIRouter]:
         cursor: Annotated[str | None, Query(max_length=500)] = None,
     ) -> dict[str, Any]:
         try:
-            return await read(
-                tenant,
-                lambda conn: queries.list_items(
-                    conn, tenant, status=status, kind=kind, owner=owner, team=team, customer_id=customer_id,
-                    limit=limit, cursor=cursor, now=ctx.clock.now(),
-                ),
-            )  # fmt: skip
+            after = queries.after_of(cursor)
         except (KeyError, TypeError, ValueError) as exc:
             raise HTTPException(400, "The cursor is not one this API returned.") from exc
+        return await read(
+            tenant,
+            lambda conn: queries.list_items(
+                conn, tenant, status=status, kind=kind, owner=owner, team=team, customer_id=customer_id,
+                limit=limit, after=after, now=ctx.clock.now(),
+            ),
+        )  # fmt: skip
 
     @router.get("/v1/actions/sla", summary="SLA report: on-time rate, breaches, response and close times, recovery")
     async def sla(
@@ -243,7 +244,7 @@ def routers(ctx: ActionsContext) -> list[APIRouter]:
 
         async def work(conn: AsyncConnection) -> dict[str, Any]:
             try:
-                state, _ = await items.state_of(conn, action_id)
+                state, _ = await items.state_of(conn, tenant, action_id)
             except items.NotFound as exc:
                 raise HTTPException(404, str(exc)) from exc
             result = await queries.impact(conn, tenant, state, metric, window)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import datetime
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -30,8 +31,10 @@ log = logging.getLogger(__name__)
 class Automation:
     """Consumer handlers of actions."""
 
-    def __init__(self, keyring: KeyRing) -> None:
+    def __init__(self, keyring: KeyRing, now: Callable[[], datetime], *, max_age: timedelta) -> None:
         self.keyring = keyring
+        self.now = now
+        self.max_age = max_age
 
     async def on_event(self, conn: AsyncConnection, event: Envelope) -> None:
         """Apply one consumed event: record its facts, then run the automation rules on it."""
@@ -79,6 +82,9 @@ class Automation:
         )  # fmt: skip
         if previous is not None or customer is None:
             return  # a re-analysis is not new feedback; anonymous feedback has no one to call back
+        occurred = datetime.fromisoformat(d["occurred_at"])
+        if occurred < self.now() - self.max_age:
+            return  # imported history: too old to call anyone back about
         topics = [t["topic"] for t in d.get("topics") or []]
         data = {
             "feedback_id": d["feedback_id"], "nps": scores.get("nps"), "csat": scores.get("csat"),
@@ -93,12 +99,12 @@ class Automation:
     async def _alert(self, conn: AsyncConnection, event: Envelope) -> None:
         d = event.data
         data = {k: d.get(k) for k in ("alert_id", "kind", "key", "severity", "evidence")}
-        await self._run(conn, event, Trigger("alert", str(event.id), event.time, None, data))
+        await self._run(conn, event, Trigger("alert", str(event.id), self.now(), None, data))
 
     async def _friction(self, conn: AsyncConnection, event: Envelope) -> None:
         d = event.data
         data = {k: d.get(k) for k in ("friction_id", "kind", "key", "impact", "value_at_stake")}
-        await self._run(conn, event, Trigger("friction", str(event.id), event.time, None, data))
+        await self._run(conn, event, Trigger("friction", str(event.id), self.now(), None, data))
 
     async def _risk(self, conn: AsyncConnection, event: Envelope) -> None:
         d = event.data
@@ -114,7 +120,7 @@ class Automation:
             return
         data = {k: d.get(k) for k in ("score", "level", "reasons", "value")}
         signals = [r.get("signal") for r in d.get("reasons") or [] if isinstance(r, dict)]
-        trigger = Trigger("churn_risk_high", str(event.id), event.time, d["customer_id"], data)
+        trigger = Trigger("churn_risk_high", str(event.id), self.now(), d["customer_id"], data)
         await self._run(conn, event, trigger, signals=[s for s in signals if isinstance(s, str)])
 
     async def _step(self, conn: AsyncConnection, event: Envelope) -> None:

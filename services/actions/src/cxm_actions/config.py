@@ -10,6 +10,8 @@ class Settings(CommonSettings):
 
     model_config = SettingsConfigDict(env_prefix="CXM_ACTIONS_", extra="ignore", frozen=True)
 
+    automation_max_age_days: int = 30
+    """Feedback older than this when it arrives (imported history) opens no close-loop item."""
     sla_interval_s: float = 15.0
     impact_interval_s: float = 300.0
     impact_window_days: int = 28

@@ -139,10 +139,13 @@ def _unique_violation(exc: BaseException) -> bool:
     return False
 
 
-async def state_of(conn: AsyncConnection, action_id: uuid.UUID) -> tuple[ActionState, list[Envelope]]:
-    """An item's state folded from its events, and the events (NotFound if none)."""
+async def state_of(
+    conn: AsyncConnection, tenant: uuid.UUID, action_id: uuid.UUID
+) -> tuple[ActionState, list[Envelope]]:
+    """An item's state folded from its events, and the events (NotFound if none, or if another tenant's)."""
     events = await load(conn, stream_of(action_id))
-    if not events:
+    # Row-level security hides other tenants' events from the runtime role; this holds for any role.
+    if not events or events[0].tenant_id != tenant:
         raise NotFound(f"no action {action_id}")
     state: ActionState | None = None
     for e in events:
@@ -163,7 +166,7 @@ async def transition(
     at: datetime | None,
 ) -> ActionState:
     """Move an item to another status (InvalidTransition / MissingRootCause when it may not)."""
-    state, events = await state_of(conn, action_id)
+    state, events = await state_of(conn, tenant, action_id)
     check_transition(state, to, root_cause=root_cause)
     data = {"action_id": str(action_id), "from": state.status, "to": to, "note": note,
             "root_cause": root_cause.strip() if root_cause else None, "suggestion_used": suggestion_used}  # fmt: skip
@@ -176,7 +179,7 @@ async def assign(
     conn: AsyncConnection, tenant: uuid.UUID, action_id: uuid.UUID, owner: str | None, team: str | None
 ) -> None:
     """Give an item an owner and/or team."""
-    _, events = await state_of(conn, action_id)
+    _, events = await state_of(conn, tenant, action_id)
     data = {"action_id": str(action_id), "owner": owner, "team": team}
     await append(
         conn, stream_of(action_id), [event(c.ACTION_ASSIGNED, tenant, stream_of(action_id), data)], len(events)
@@ -187,7 +190,7 @@ async def comment(
     conn: AsyncConnection, keyring: KeyRing, tenant: uuid.UUID, action_id: uuid.UUID, text: str, author: str | None
 ) -> uuid.UUID:
     """Add a comment; its text is sealed with the customer's key on close-loop items (it may name them)."""
-    state, events = await state_of(conn, action_id)
+    state, events = await state_of(conn, tenant, action_id)
     subject = uuid.UUID(state.customer_id) if state.customer_id else action_id
     [section] = await keyring.seal_many(conn, tenant, [(subject, {"text": text})])
     comment_id = uuid7()

@@ -30,7 +30,7 @@ CLOSED = ("resolved", "verified", "wont_fix")
 
 def item_out(row: Any, now: datetime) -> dict[str, Any]:
     """The public shape of an item, with its SLA status."""
-    out = {k: row[k] for k in row if k not in ("links", "play_id", "suggestion", "suggestion_used")}
+    out = {k: v for k, v in dict(row).items() if k not in ("links", "play_id", "suggestion", "suggestion_used")}
     out["links"] = orjson.loads(row["links"])
     out["suggestion"] = (
         {"play_id": row["play_id"], "action": row["suggestion"], "used": row["suggestion_used"]}
@@ -49,6 +49,17 @@ def item_out(row: Any, now: datetime) -> dict[str, Any]:
     return out
 
 
+def after_of(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
+    """The position a list cursor names (ValueError/KeyError/TypeError if it is not one of ours)."""
+    position = decode_cursor(cursor)
+    if position is None:
+        return None
+    at = datetime.fromisoformat(position["at"])
+    if at.tzinfo is None:
+        raise ValueError("cursor time without a zone")
+    return at, uuid.UUID(position["id"])
+
+
 async def list_items(
     conn: AsyncConnection,
     tenant: uuid.UUID,
@@ -59,13 +70,11 @@ async def list_items(
     team: str | None,
     customer_id: uuid.UUID | None,
     limit: int,
-    cursor: str | None,
+    after: tuple[datetime, uuid.UUID] | None,
     now: datetime,
 ) -> dict[str, Any]:
-    """Items newest first, filtered, with a cursor."""
-    position = decode_cursor(cursor)
-    after_time = datetime.fromisoformat(position["at"]) if position else None
-    after_id = uuid.UUID(position["id"]) if position else None
+    """Items newest first, filtered, after a cursor position."""
+    after_time, after_id = after if after else (None, None)
     rows = await (await driver(conn)).fetch(
         f"SELECT {_ITEM} FROM actions WHERE tenant_id = $1 AND ($2::text IS NULL OR status = $2) "
         "AND ($3::text IS NULL OR kind = $3) AND ($4::text IS NULL OR owner = $4) AND ($5::text IS NULL OR team = $5) "
@@ -92,7 +101,7 @@ async def item(
     if row is None:
         return None
     out = item_out(row, now)
-    _, events = await state_of(conn, action_id)
+    _, events = await state_of(conn, tenant, action_id)
     out["history"] = await _history(conn, keyring, events)
     if row["customer_id"] is not None:
         out["context"] = await context_card(conn, keyring, tenant, row["customer_id"], exclude=action_id)

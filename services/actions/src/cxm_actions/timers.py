@@ -108,7 +108,7 @@ class ImpactWatch:
             pg = await driver(conn)
             if not await pg.fetchval("SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))", f"im:{action_id}"):
                 return 0
-            state, events = await items.state_of(conn, action_id)
+            state, events = await items.state_of(conn, tenant, action_id)
             result = await impact(conn, tenant, state, None, self.window)
             if result is None:
                 return 0

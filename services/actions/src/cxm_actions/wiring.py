@@ -44,7 +44,7 @@ def build(runtime: Runtime) -> ActionsContext:
         settings=settings,
         keyring=keyring,
         clock=clock,
-        automation=Automation(keyring),
+        automation=Automation(keyring, clock.now, max_age=timedelta(days=settings.automation_max_age_days)),
         sla=SlaWatch(runtime.engine, clock),
         impact=ImpactWatch(runtime.engine, clock, timedelta(days=settings.impact_window_days)),
     )
