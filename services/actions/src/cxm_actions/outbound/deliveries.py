@@ -78,6 +78,7 @@ class SubscriptionCache:
     max_tenants: int = 100_000
     clock: Callable[[], float] = time.monotonic
     _entries: dict[tuple[str, uuid.UUID], tuple[float, list[Active]]] = field(default_factory=dict)
+    _forgotten: int = 0
 
     async def active(self, conn: AsyncConnection, tenant: uuid.UUID) -> list[Active]:
         """The tenant's active subscriptions, from memory when fresh."""
@@ -86,17 +87,21 @@ class SubscriptionCache:
         cached = self._entries.get(key)
         if cached is not None and cached[0] > now:
             return cached[1]
+        forgotten = self._forgotten
         rows = await (await driver(conn)).fetch(
             "SELECT id, event_types FROM subscriptions WHERE tenant_id = $1 AND status = 'active'", tenant
         )
         found = [Active(r["id"], tuple(r["event_types"])) for r in rows]
         if len(self._entries) >= self.max_tenants:
             self._entries.clear()
-        self._entries[key] = (now + self.ttl_s, found)
+        # A change committed while the query ran may be missing from its result: use it, but do not keep it.
+        if forgotten == self._forgotten:
+            self._entries[key] = (now + self.ttl_s, found)
         return found
 
     def forget(self, tenant: uuid.UUID) -> None:
         """Drop a tenant's entry (its subscriptions changed in this process)."""
+        self._forgotten += 1
         for key in [k for k in self._entries if k[1] == tenant]:
             del self._entries[key]
 
@@ -210,9 +215,9 @@ _CLAIM_SQL = """
 # The outcome is written only if the lease is still ours (no other worker has taken the delivery since).
 _RECORD_SQL = """
     UPDATE deliveries
-    SET status = $3, next_attempt_at = $4, last_status_code = $5, last_error = $6,
-        delivered_at = CASE WHEN $3 = 'delivered' THEN $7 END,
-        payload = CASE WHEN $3 = 'pending' THEN payload END
+    SET status = $3::text, next_attempt_at = $4::timestamptz, last_status_code = $5::smallint, last_error = $6::text,
+        delivered_at = CASE WHEN $3::text = 'delivered' THEN $7::timestamptz END,
+        payload = CASE WHEN $3::text = 'pending' THEN payload END
     WHERE id = $1 AND attempts = $2 AND status = 'pending'
 """
 _ATTEMPT_SQL = """

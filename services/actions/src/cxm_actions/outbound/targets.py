@@ -152,9 +152,10 @@ async def vetted_addresses(host: str, port: int, policy: TargetPolicy, resolve: 
             raise TargetRefused(f"the host {host} resolves to {text!r}, which is not an IP address") from exc
         reason = address_refusal(address)
         if reason is not None:
-            named = "" if literal is not None else f"{host} resolves to "
+            kind = f"{'an' if reason[0] in 'aeiou' else 'a'} {reason} address"
+            said = f"{address} is {kind}" if literal is not None else f"{host} resolves to {address}, {kind}"
             raise TargetRefused(
-                f"{named}{address} is a {reason} address; webhooks go to public addresses only "
+                f"{said}; webhooks go to public addresses only "
                 "(an operator may allow this host with CXM_ACTIONS_OUTBOUND_ALLOWED_HOSTS)"
             )
         vetted.append(str(address))
