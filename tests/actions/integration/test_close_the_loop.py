@@ -5,10 +5,13 @@ the SLA clock fires on time."""
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from cxm_actions.queries import context_card
+from cxm_common.db import set_tenant
 from tests.actions.integration.conftest import Stack, Tenant, eventually
 
 WEBHOOKS = Path(__file__).parents[2] / "ingest" / "fixtures" / "webhooks"
@@ -116,10 +119,7 @@ async def test_a_detractor_webhook_becomes_an_owned_item_that_closes_the_loop(st
 
 
 async def stack_card(stack: Stack, t: Tenant, customer: str) -> list[Any]:
-    import uuid
 
-    from cxm_actions.queries import context_card
-    from cxm_common.db import set_tenant
 
     async with stack.actions.runtime.engine.begin() as conn:
         await set_tenant(conn, uuid.UUID(t.id))
