@@ -43,8 +43,8 @@ async def eventually(probe: Callable[[], Awaitable[T | None]], *, timeout: float
         await asyncio.sleep(0.05)
 
 
-def outbound_spec(backoff_s: tuple[float, ...] = BACKOFF_S) -> ServiceSpec:
-    """The actions service as `outbound.wiring` plugs it in, with a short retry schedule."""
+def outbound_spec(backoff_s: tuple[float, ...] = BACKOFF_S, *, worker: bool = True) -> ServiceSpec:
+    """The actions service as `outbound.wiring` plugs it in, with a short retry schedule (and no worker if asked)."""
     return ServiceSpec(
         name="actions",
         title="cxm actions (outbound webhooks)",
@@ -54,7 +54,7 @@ def outbound_spec(backoff_s: tuple[float, ...] = BACKOFF_S) -> ServiceSpec:
         routers=wiring.routers,
         subscriptions=wiring.subscriptions,
         projections=lambda: [wiring.projection()],
-        schedulers=lambda runtime: [wiring.scheduler(runtime, backoff_s=backoff_s)],
+        schedulers=lambda runtime: [wiring.scheduler(runtime, backoff_s=backoff_s)] if worker else [],
     )
 
 
@@ -185,10 +185,13 @@ StackFactory = Callable[..., contextlib.AbstractAsyncContextManager[Outbound]]
 
 @pytest.fixture
 def outbound_stack(database_url: str, nats_url: str, nats_prefix: str) -> StackFactory:
-    """Start the service with setting overrides (private targets allowed and fast rounds by default)."""
+    """Start the service with setting overrides (private targets allowed and fast rounds by default).
+
+    `worker=False` leaves the delivery worker out, for tests that drive dispatchers by hand.
+    """
 
     @contextlib.asynccontextmanager
-    async def start(**overrides: Any) -> AsyncIterator[Outbound]:
+    async def start(worker: bool = True, **overrides: Any) -> AsyncIterator[Outbound]:
         await upgrade(database_url, ACTIONS.name, ACTIONS.migrations)
         settings = Settings(
             **{
@@ -207,7 +210,7 @@ def outbound_stack(database_url: str, nats_url: str, nats_prefix: str) -> StackF
         js = nc.jetstream()
         for service in ("insight", "journey"):  # the other producers' streams, for the consumers to bind to
             await jetstream.ensure_stream(js, service, prefix=nats_prefix)
-        app = create_app(outbound_spec(), "all", settings)
+        app = create_app(outbound_spec(worker=worker), "all", settings)
         outbound: Outbound | None = None
         try:
             async with serve(app, free_port()) as url:

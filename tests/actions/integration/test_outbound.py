@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
+from cxm_actions.outbound.deliveries import Attempt, Dispatcher, Job, WorkerSettings
+from cxm_actions.outbound.policy import Outcome
+from cxm_actions.outbound.targets import TargetPolicy
+from cxm_actions.outbound.transport import guarded_client
 from cxm_ingest.sources.base import WebhookRequest
 from cxm_ingest.sources.generic import ADAPTER
 from tests.actions.integration.outbound_fixtures import (
@@ -270,3 +275,48 @@ async def test_the_log_pages_through_every_delivery(
             if cursor is None:
                 break
         assert sorted(seen) == sorted(str(e.id) for e in events) and len(seen) == 3
+
+
+async def test_a_send_whose_outcome_was_never_recorded_is_sent_again_once_its_lease_runs_out(
+    outbound_stack: StackFactory, webhook_receiver: WebhookReceiver
+) -> None:
+    tenant = uuid.uuid4()
+    async with outbound_stack(worker=False) as stack:
+        client = stack.client(tenant)
+        created = await subscribe(client, webhook_receiver.url("/once", answer(200)), ["actions.*"])
+        event = await stack.append(tenant, "actions.action.created.v1", {"n": 1})
+
+        async def queued() -> list[dict[str, Any]] | None:
+            return await log_of(client, created["id"]) or None
+
+        [entry] = await eventually(queued, what="the delivery to be queued")
+        assert (entry["status"], entry["attempts"]) == ("pending", 0)
+
+        class DiesAfterSending(Dispatcher):
+            async def record(self, job: Job, attempt: Attempt) -> Outcome:
+                raise RuntimeError("the process died before recording")
+
+        settings = WorkerSettings(timeout_s=0.5, lease_margin_s=0.5, backoff_s=(0.1,))
+        runtime = stack.runtime
+
+        def dispatcher(kind: type[Dispatcher]) -> Dispatcher:
+            http = guarded_client(TargetPolicy(allow_private=True), timeout_s=0.5, max_connections=4)
+            return kind(runtime.engine, runtime.keyring, http, settings)
+
+        dead, survivor = dispatcher(DiesAfterSending), dispatcher(Dispatcher)
+        try:
+            assert await dead.tick() == 1
+            await dead.settle()
+            [entry] = await log_of(client, created["id"])
+            assert (entry["status"], entry["attempts"]) == ("pending", 1)
+            assert await survivor.tick() == 0  # the lease still holds
+            await asyncio.sleep(1.2)
+            assert await survivor.tick() == 1
+            await survivor.settle()
+        finally:
+            await dead.client.aclose()
+            await survivor.client.aclose()
+        [entry] = await log_of(client, created["id"])
+        assert (entry["status"], entry["attempts"]) == ("delivered", 2)
+        requests = webhook_receiver.at("/once")
+        assert [r.headers["webhook-id"] for r in requests] == [str(event.id), str(event.id)]

@@ -267,6 +267,7 @@ class Dispatcher:
         self._secrets: dict[uuid.UUID, str] = {}
         self._wake = asyncio.Event()
         self._housekept = float("-inf")
+        self._warned = False
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until `stop` is set, then let the sends in flight finish (for at most the send timeout)."""
@@ -292,9 +293,12 @@ class Dispatcher:
         """Claim what is due within the free slots and start sending it; return how many sends started."""
         s = self.settings
         free = s.concurrency - len(self._tasks)
-        if free <= 0 or self.keyring is None:
-            if self.keyring is None:
+        if self.keyring is None:
+            if not self._warned:
                 log.error("outbound webhooks need CXM_MASTER_KEY to open the signing secrets; nothing is sent")
+                self._warned = True
+            return 0
+        if free <= 0:
             return 0
         now = self.clock()
         busy = {sid: n for sid, n in self._in_flight.items() if n > 0}
