@@ -47,7 +47,27 @@ _BLOCKS: dict[str, tuple[str, str]] = {
         The product looks nothing like the pictures and feels cheap
         Every time I call I get a different answer
         Nobody at the store knew anything about my order
-        """,
+                Ordered on the 3rd, today is the 20th and the tracking still says processing
+        The technician came, looked at the router for five minutes and left without fixing it
+        I asked for a window seat when I booked and got the middle seat anyway
+        Half the items in my grocery order were substituted without asking
+        My bill went up by twenty pounds this month and nobody told me why
+        The shower in our room had no hot water for three days
+        Sent my documents twice and the account is still not verified
+        The app shows my balance as zero even though I was paid yesterday
+        Had to explain my problem to four different agents
+        Connection drops every evening between seven and ten
+        They sold me a plan that does not work in my area
+        The charger that came with the laptop does not fit
+        Gate changed three times and nobody announced it
+        The table we reserved had been given to someone else
+        I returned the jacket a month ago and have not seen the money
+        My subscription renewed even though I turned auto renew off
+        The instructions are missing pages so I cannot assemble it
+        No one at the help desk speaks to customers, they just point at the website
+        The meal I ordered was not the meal that arrived
+        You moved my appointment without asking and I took the day off for nothing
+""",
     ),
     "question": (
         "neutral",
@@ -84,7 +104,23 @@ _BLOCKS: dict[str, tuple[str, str]] = {
         Is it possible to split the payment across two cards?
         How do I export my data to a spreadsheet?
         Can someone confirm whether my booking includes a meal?
-        """,
+                Do you deliver on Saturdays?
+        What is the cheapest way to send money abroad?
+        I am flying to Boston next week, do I need a visa?
+        Will my points expire if I do not fly this year?
+        Is there parking at the hotel?
+        How many devices can I use with one account?
+        What happens if I miss my connecting flight?
+        Can I get a paper copy of my contract?
+        Is the outlet in the city centre open late on Thursdays?
+        How do I know which size to order?
+        Where do I find my customer number?
+        Could I move my delivery to next Tuesday?
+        Does the price include VAT?
+        Are there any direct flights from Dublin to Chicago?
+        Can my partner collect the parcel for me?
+        How early should I arrive for an international flight?
+""",
     ),
     "praise": (
         "positive",
@@ -111,7 +147,19 @@ _BLOCKS: dict[str, tuple[str, str]] = {
         Cheers for the quick reply, all sorted now
         Excellent value and fantastic quality
         I really appreciate the follow-up call
-        """,
+                The pilot kept us updated the whole way, much appreciated
+        Got my refund in two days, impressive
+        Your new checkout is so much faster, nice work
+        The nurse on the phone was patient and kind
+        Driver called ahead and was bang on time, great job
+        Fixed in one call, could not ask for more
+        Really comfortable seats and tasty food on the flight today
+        The store manager went above and beyond to find my size
+        So glad I switched to you, the service is night and day
+        Lovely stay, we will definitely book again
+        Thank you for the birthday surprise at the hotel
+        Honestly the smoothest booking experience I have had
+""",
     ),
     "suggestion": (
         "neutral",
@@ -134,7 +182,23 @@ _BLOCKS: dict[str, tuple[str, str]] = {
         Suggest sending a reminder the day before the appointment
         A live chat option on weekends would be really useful
         Adding a tracking link to the confirmation email would help
-        """,
+                Please add an option to split the bill between friends
+        It would be nice if the receipts showed the VAT separately
+        A wishlist feature would make gift shopping easier
+        Could you send the boarding pass to the wallet app automatically?
+        Offering oat milk at no extra charge would be a nice touch
+        Let us pick a collection point instead of home delivery
+        It would be better if the menu showed allergens clearly
+        Please make the font bigger on the statements, it is hard to read
+        Why not open the phone lines on Sunday mornings as well?
+        A cheaper data-only plan for tablets would be useful
+        Adding a search bar to the help pages would help a lot
+        You could text customers when the engineer is on the way
+        It would help to show the queue length before I call
+        Consider a quiet carriage on the morning trains
+        Would love to be able to reorder last week's basket in one tap
+        A monthly summary email of my spending would be great
+""",
     ),
     "churn_threat": (
         "negative",
@@ -157,7 +221,19 @@ _BLOCKS: dict[str, tuple[str, str]] = {
         I want to terminate my contract as soon as possible
         We are moving our business to another supplier
         Goodbye, I have already signed up with someone else
-        """,
+                If nobody calls me back today I am cancelling
+        I have found a cheaper provider and will be switching at the end of the month
+        After this experience I will be flying with another airline
+        Please close my account, I am done
+        My contract ends in June and I will not be renewing
+        Give me a reason to stay because right now I am ready to leave
+        This is my last order, I am going elsewhere
+        Consider this my notice, I want to cancel my membership
+        Unless this is fixed this week we will move to a different supplier
+        I am cancelling my direct debit and closing the account
+        Twenty years a customer and you have lost me
+        Already looking at your competitors, this is not good enough
+""",
     ),
     "other": (
         "neutral",
@@ -176,7 +252,16 @@ _BLOCKS: dict[str, tuple[str, str]] = {
         Forwarded as requested
         No comment
         Order 88213
-        """,
+                Please see my previous email
+        Hi, it is Jordan again
+        Re: ticket 4471
+        Sent from my phone
+        Test
+        Nothing to add
+        My reference is ABC123
+        Just checking in
+        Ok noted
+""",
     ),
 }
 

@@ -88,7 +88,7 @@ def train_emotions(cache: CachedEncoder) -> tuple[LinearModel, np.ndarray, dict[
     model = fit_linear(x, y, EMOTIONS, l2=1.0, multilabel=True)
     x_dev, y_dev = split("dev")
     p = model.predict_proba(x_dev)
-    thresholds = np.array([best_threshold(p[:, k], y_dev[:, k]) for k in range(len(EMOTIONS))], dtype=np.float32)
+    thresholds = np.array([best_threshold(p[:, k], y_dev[:, k]) for k in range(len(EMOTIONS))])
     return model, thresholds, {"goemotions_train": len(x), "goemotions_dev": len(x_dev)}
 
 
@@ -166,7 +166,8 @@ def main() -> None:
     sentiment, sentiment_counts = train_sentiment(cache)
     print("sentiment head trained", flush=True)
     emotions, thresholds, emotion_counts = train_emotions(cache)
-    print("emotion head trained; thresholds", dict(zip(EMOTIONS, thresholds.tolist(), strict=True)), flush=True)
+    named = dict(zip(EMOTIONS, [round(float(t), 3) for t in thresholds], strict=True))
+    print("emotion head trained; thresholds", named, flush=True)
     intent, intent_counts = train_intent(cache)
     print("intent head trained", flush=True)
     prior = np.log(np.array([SENTIMENT_PRIOR[s] for s in SENTIMENTS], dtype=np.float32))
@@ -180,7 +181,7 @@ def main() -> None:
         "emotions": {
             "rows": emotion_counts,
             "from_goemotions": {k: list(v) for k, v in C.EMOTION_SOURCES.items()},
-            "thresholds": dict(zip(EMOTIONS, thresholds.tolist(), strict=True)),
+            "thresholds": named,
         },
         "intent": {"rows": intent_counts},
     }

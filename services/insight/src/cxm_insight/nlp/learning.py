@@ -25,7 +25,7 @@ MIN_SENTIMENT_LABELS = 20
 # labels it stays close to the default; strong L2 on the embedding part, weaker on the n-gram part.
 DENSE_L2 = 100.0
 SPARSE_L2 = 0.3
-MAX_ITER = 200
+MAX_ITER = 400
 _EPS = 1e-4
 
 

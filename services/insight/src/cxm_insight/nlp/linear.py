@@ -100,16 +100,18 @@ def fit_linear(
     sparse: SparseRows | None = None,
     sparse_l2: float | None = None,
     offset: np.ndarray | None = None,
+    standardize: bool = True,
     max_iter: int = 300,
 ) -> LinearModel:
     """Fit an L2-regularised logistic model to targets (one-hot rows, or multi-hot when multilabel).
 
     offset, when given, is a fixed (n, k) term added to the logits: the model then learns a correction to it.
+    standardize=False keeps the features' own scale (the L2 penalty then acts on raw weights).
     """
     n, d = dense.shape
     k = targets.shape[1]
-    mean = dense.mean(axis=0)
-    scale = dense.std(axis=0) + 1e-6
+    mean = dense.mean(axis=0) if standardize else np.zeros(d)
+    scale = dense.std(axis=0) + 1e-6 if standardize else np.ones(d)
     x = (dense - mean) / scale
     w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     w = w / w.sum()
@@ -166,13 +168,16 @@ def lbfgs(
     *,
     max_iter: int = 300,
     memory: int = 10,
-    tol: float = 1e-7,
+    tol: float = 1e-9,
+    gtol: float = 1e-7,
 ) -> np.ndarray:
     """Minimise a smooth function given as value-and-gradient, with limited-memory BFGS and Armijo backtracking."""
     value, grad = fun(theta)
     s_hist: list[np.ndarray] = []
     y_hist: list[np.ndarray] = []
     for _ in range(max_iter):
+        if float(np.abs(grad).max()) <= gtol:
+            break
         q = grad.copy()
         alphas = []
         for s, y in zip(reversed(s_hist), reversed(y_hist), strict=True):
@@ -181,28 +186,34 @@ def lbfgs(
             q -= a * y
         if s_hist:
             q *= float(s_hist[-1] @ y_hist[-1]) / float(y_hist[-1] @ y_hist[-1])
+        else:
+            # First step: a unit move along the gradient direction, whatever the gradient's scale.
+            q /= max(float(np.linalg.norm(q)), 1e-12)
         for (s, y), a in zip(zip(s_hist, y_hist, strict=True), reversed(alphas), strict=True):
             q += (a - float(y @ q) / float(y @ s)) * s
         direction = -q
         slope = float(grad @ direction)
         if slope >= 0:
-            direction, slope = -grad, -float(grad @ grad)
+            s_hist.clear()
+            y_hist.clear()
+            direction = -grad / max(float(np.linalg.norm(grad)), 1e-12)
+            slope = float(grad @ direction)
         step = 1.0
         while True:
             candidate = theta + step * direction
             new_value, new_grad = fun(candidate)
-            if new_value <= value + 1e-4 * step * slope or step < 1e-10:
+            if new_value <= value + 1e-4 * step * slope or step < 1e-12:
                 break
             step *= 0.5
         s_vec, y_vec = candidate - theta, new_grad - grad
-        converged = abs(value - new_value) <= tol * max(1.0, abs(value))
+        improvement = value - new_value
         theta, value, grad = candidate, new_value, new_grad
-        if float(y_vec @ s_vec) > 1e-12:
+        if float(y_vec @ s_vec) > 1e-16:
             s_hist.append(s_vec)
             y_hist.append(y_vec)
             if len(s_hist) > memory:
                 s_hist.pop(0)
                 y_hist.pop(0)
-        if converged:
+        if 0 <= improvement <= tol * max(1.0, abs(value)) and len(s_hist) > 1:
             break
     return theta

@@ -153,8 +153,8 @@ DEFAULT_TAXONOMY = Taxonomy(
             "technical_issue",
             "Technical issues",
             "Apps, websites and systems failing: errors, crashes, bugs, outages, slow or broken features.",
-            "app|website|site|online|error|errors|bug|bugs|crash|crashes|crashed|glitch|outage|down|not working"
-            "|broken link|update|system",
+            "app|website|site|online|error|errors|bug|bugs|crash|crashes|crashed|glitch|outage|is down|was down"
+            "|went down|not working|broken link|software update|app update|after the update|system|server",
             "The app crashes every time I open it|The website keeps showing an error at checkout"
             "|Your system is down again|After the update nothing loads",
         ),
