@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cxm_actions.outbound.policy import BACKOFF_S, Outcome, outcome, retry_delay, truncate
+from cxm_actions.outbound.policy import BACKOFF_S, Outcome, outcome, printable, retry_delay, truncate
 
 
 @pytest.mark.parametrize("status", [200, 201, 202, 204, 299])
@@ -42,3 +42,7 @@ def test_long_errors_are_truncated_and_marked() -> None:
     assert truncate("short") == "short"
     cut = truncate("x" * 1000, 20)
     assert len(cut) == 20 and cut.endswith("…")
+
+
+def test_errors_are_kept_on_one_line_without_control_characters() -> None:
+    assert printable("bad\x00gateway\r\n  <html>\tdown") == "bad gateway <html> down"

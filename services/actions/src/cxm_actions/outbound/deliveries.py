@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cxm_actions.outbound import subscriptions
 from cxm_actions.outbound.event_types import wanted
-from cxm_actions.outbound.policy import BACKOFF_S, JITTER, Outcome, outcome, retry_delay, truncate
+from cxm_actions.outbound.policy import BACKOFF_S, JITTER, Outcome, outcome, printable, retry_delay, truncate
 from cxm_actions.outbound.signing import webhook_headers
 from cxm_common.crypto import KeyRing, unseal
 from cxm_common.db import ALL_TENANTS, driver, set_tenant
@@ -389,12 +389,13 @@ class Dispatcher:
                         error = excerpt
         except TimeoutError:
             error = f"no answer within {self.settings.timeout_s:g}s"
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL, OSError) as exc:
             error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        if status is not None and not 200 <= status < 300:
-            error = f"HTTP {status}" + (f": {error}" if error else "")
+        if status is not None:
+            # The status is the answer: a 2xx whose body was slow to come is still delivered.
+            error = None if 200 <= status < 300 else f"HTTP {status}" + (f": {error}" if error else "")
         duration = int((time.perf_counter() - started) * 1000)
-        return Attempt(status, truncate(error) if error else None, duration)
+        return Attempt(status, truncate(printable(error)) if error else None, duration)
 
     async def record(self, job: Job, attempt: Attempt) -> Outcome:
         """Write an attempt's outcome: delivered, due again after a backoff, failed, or the subscription disabled."""
@@ -444,8 +445,7 @@ async def _excerpt(response: httpx.Response, shown: int = 200, read: int = 64 * 
         taken += chunk
         if len(taken) >= read:
             break
-    text = taken[:shown].decode("utf-8", "replace")
-    return " ".join(text.split()) or None
+    return printable(taken[:shown].decode("utf-8", "replace")) or None
 
 
 async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, timeout: float) -> None:

@@ -41,6 +41,11 @@ def retry_delay(
     return max(0.0, base * (1 + jitter * (2 * rand() - 1)))
 
 
+def printable(text: str) -> str:
+    """Text on one line without control characters (Postgres refuses NUL; logs are read by people)."""
+    return " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
+
+
 def truncate(text: str, limit: int = ERROR_LIMIT) -> str:
     """At most `limit` characters, marked when cut."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
