@@ -36,12 +36,14 @@ def verify(received: Received, secret: str) -> None:
 
 
 async def subscribe(client: Any, url: str, event_types: list[str]) -> dict[str, Any]:
+    """Create a subscription and return it (with its secret)."""
     response = await client.post("/v1/subscriptions", json={"url": url, "event_types": event_types})
     assert response.status_code == 201, response.text
     return response.json()  # type: ignore[no-any-return]
 
 
 async def log_of(client: Any, subscription_id: str, **params: Any) -> list[dict[str, Any]]:
+    """The first page of a subscription's delivery log."""
     response = await client.get(f"/v1/subscriptions/{subscription_id}/deliveries", params=params)
     assert response.status_code == 200, response.text
     return response.json()["items"]  # type: ignore[no-any-return]

@@ -39,6 +39,8 @@ async def receiver() -> AsyncIterator[tuple[int, list[str]]]:
 
 
 def resolving(table: dict[str, Sequence[str]]):  # type: ignore[no-untyped-def]
+    """A resolver that knows only `table`."""
+
     async def resolve(host: str, port: int) -> Sequence[str]:
         return table[host]
 
