@@ -12,6 +12,7 @@ from fastapi import APIRouter
 from cxm_actions import api
 from cxm_actions import contracts as c
 from cxm_actions.config import Settings
+from cxm_actions.outbound import wiring as outbound
 from cxm_actions.projections import ACTIONS_READ_MODELS
 from cxm_actions.wiring import build
 from cxm_common.aio import sleep_or_stop
@@ -22,8 +23,8 @@ log = logging.getLogger(__name__)
 
 
 def routers(runtime: Runtime) -> Sequence[APIRouter]:
-    """Every public route of actions."""
-    return api.routers(build(runtime))
+    """Every public route of actions, outbound webhook subscriptions included."""
+    return [*api.routers(build(runtime)), *outbound.routers(runtime)]
 
 
 def subscriptions(runtime: Runtime) -> Sequence[Subscription]:
@@ -35,6 +36,7 @@ def subscriptions(runtime: Runtime) -> Sequence[Subscription]:
             "journey", "journey", [c.STEP_RECORDED, c.CHURN_RISK_CHANGED, c.FRICTION_DETECTED], handler=handler
         ),
         Subscription("customers", "ingest", [c.CUSTOMER_UPDATED, c.CUSTOMER_ERASED_INGEST], handler=handler),
+        *outbound.subscriptions(runtime),
     ]
 
 
@@ -53,7 +55,7 @@ def every(seconds: float, work: Callable[[], Awaitable[object]], name: str) -> B
 
 
 def schedulers(runtime: Runtime) -> Sequence[Background]:
-    """The SLA clock and impact measurement."""
+    """The SLA clock, impact measurement and outbound webhook deliveries."""
     ctx = build(runtime)
     s = ctx.settings
 
@@ -65,7 +67,11 @@ def schedulers(runtime: Runtime) -> Sequence[Background]:
         if await ctx.impact.round():
             runtime.committed()
 
-    return [every(s.sla_interval_s, sla, "SLA clock"), every(s.impact_interval_s, impact, "impact measurement")]
+    return [
+        every(s.sla_interval_s, sla, "SLA clock"),
+        every(s.impact_interval_s, impact, "impact measurement"),
+        outbound.scheduler(runtime),
+    ]
 
 
 SPEC = ServiceSpec(
@@ -76,6 +82,6 @@ SPEC = ServiceSpec(
     default_port=8084,
     routers=routers,
     subscriptions=subscriptions,
-    projections=lambda: [ACTIONS_READ_MODELS],
+    projections=lambda: [ACTIONS_READ_MODELS, outbound.projection()],
     schedulers=schedulers,
 )
