@@ -4,6 +4,7 @@ consumer's apply rate (interactions through the gateway → steps on customers' 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import secrets
 import time
@@ -17,11 +18,17 @@ from typing import Any
 import asyncpg
 import httpx
 import numpy as np
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+try:
+    import psutil
+except ImportError:  # optional, as in bench.load: without it the apply rate has no CPU breakdown
+    psutil = None
 
 from bench.harness import QUICK, Budget, Context, Measurement, Scenario, Target, percentiles_ms
 from bench.scenarios.http import System, system
 from bench.scenarios.insight import tenant_of
+from cxm_common.db import create_engine
 from cxm_journey import queries
 from cxm_journey.domain.funnels import FunnelStep
 from cxm_journey.domain.paths import Step, order_steps, transitions, visits
@@ -59,6 +66,13 @@ USAGE = (
 """What customers who signed up go on to do, and how often (relative weights)."""
 CHURN_SHARE = 0.08
 """Customers who signed up and, at their last step, cancel."""
+FUNNEL = (
+    ("pricing_viewed", 0.5, 1.5 * DAY_S, True), ("demo_requested", 0.25, DAY_S, False),
+    ("trial_started", 0.2, 7200, False), ("checkout_started", 0.45, 2 * DAY_S, True), ("cart_updated", 0.3, 300, False),
+    ("order_placed", 0.75, 1800, True), ("signup_completed", 0.9, 7200, True), ("onboarding_started", 0.6, 600, False),
+    ("account_activated", 0.5, 3600, False),
+)  # fmt: skip
+"""After awareness: (name, chance, mean gap in seconds, whether a customer who does not take it stops there)."""
 
 
 def stages_of_names() -> dict[str, str | None]:
@@ -90,7 +104,7 @@ def population_for(budget: Budget, now: datetime) -> Population:
 
 
 def funnel_journey(rng: random.Random, t: float, end: float) -> tuple[list[tuple[float, str]], bool]:
-    """Awareness, then each further stage reached with falling odds and hours-to-days gaps; cut at `end`.
+    """Awareness, then FUNNEL step by step with hours-to-days gaps; cut at `end`.
 
     Returns the (time, name) steps and whether the customer signed up (and goes on to use the product).
     """
@@ -111,24 +125,13 @@ def funnel_journey(rng: random.Random, t: float, end: float) -> tuple[list[tuple
     for _ in range(rng.choices((0, 1, 2, 3), (45, 30, 15, 10))[0]):
         if not add(rng.choice(("page_viewed", "content_viewed")), 900):
             return out, False
-    if rng.random() >= 0.5 or not add("pricing_viewed", 1.5 * DAY_S):
-        return out, False
-    if rng.random() < 0.25 and not add("demo_requested", DAY_S):
-        return out, False
-    if rng.random() < 0.2 and not add("trial_started", 7200):
-        return out, False
-    if rng.random() >= 0.45 or not add("checkout_started", 2 * DAY_S):
-        return out, False
-    if rng.random() < 0.3 and not add("cart_updated", 300):
-        return out, False
-    if rng.random() >= 0.75 or not add("order_placed", 1800):
-        return out, False
-    if rng.random() >= 0.9 or not add("signup_completed", 7200):
-        return out, False
-    if rng.random() < 0.6 and not add("onboarding_started", 600):
-        return out, False
-    if rng.random() < 0.5 and not add("account_activated", 3600):
-        return out, False
+    for name, chance, mean_gap_s, gate in FUNNEL:
+        if rng.random() >= chance:
+            if gate:
+                return out, False
+            continue
+        if not add(name, mean_gap_s):
+            return out, False
     return out, True
 
 
@@ -205,9 +208,7 @@ def _add_customer(
     )  # fmt: skip
     found = visits(steps)
     chunk.ids.append(customer)
-    chunk.steps.extend(
-        (s.id, tenant, customer, s.at, s.kind, s.name, s.channel, None, s.stage) for s in steps
-    )  # fmt: skip
+    chunk.steps.extend((s.id, tenant, customer, s.at, s.kind, s.name, s.channel, None, s.stage) for s in steps)
     chunk.visits.extend(
         (tenant, customer, seq, v.stage, v.entered_at, v.exited_at, v.next_stage, "") for seq, v in enumerate(found)
     )  # fmt: skip
@@ -242,8 +243,8 @@ async def insert_population(conn: asyncpg.Connection, p: Population, tenant: uui
         "DO UPDATE SET count = transition_days.count + excluded.count",
         [(tenant, *key, n) for key, n in sorted(totals.transitions.items())],
     )
-    for table in ("steps", "visits", "customers", "transition_days"):
-        await conn.execute(f"ANALYZE journey.{table}")
+    # Tables that grew over 90 days have been autovacuumed: statistics, and a visibility map for index-only scans.
+    await vacuum(conn)
     return totals
 
 
@@ -259,6 +260,7 @@ async def remove_customers(conn: asyncpg.Connection, tenant: uuid.UUID, customer
             "AND t.segment = mine.segment",
             tenant, customers,
         )  # fmt: skip
+        # A zero count reads as no transition (paths keep sums above 0): dropping every zero row changes no answer.
         await conn.execute("DELETE FROM journey.transition_days WHERE tenant_id = $1 AND count = 0", tenant)
         for table, column in (("visits", "customer_id"), ("steps", "customer_id"), ("customers", "id")):
             await conn.execute(
@@ -267,7 +269,8 @@ async def remove_customers(conn: asyncpg.Connection, tenant: uuid.UUID, customer
 
 
 async def vacuum(conn: asyncpg.Connection) -> None:
-    """Reclaim the deleted rows now, so that the scenarios after this one do not pay for it."""
+    """VACUUM (ANALYZE) journey's read models: after an insert as autovacuum would have, after a delete so that the
+    scenarios after this one do not pay for it."""
     await conn.execute("VACUUM (ANALYZE) journey.steps, journey.visits, journey.customers, journey.transition_days")
 
 
@@ -276,10 +279,10 @@ async def vacuum(conn: asyncpg.Connection) -> None:
 QUERY_REQUESTS = 30
 """Timed requests per query, sequential, after WARMUP untimed ones."""
 WARMUP = 3
-QUERY_MAX_S = 60.0
+QUERY_MAX_S = 30.0
 """The longest one query's timed requests may take (they stop early past it)."""
-SQL_RUNS = 5
-"""Times each query is run straight on Postgres, through the service's own query function."""
+SQL_EVERY = 3
+"""Every third timed request is followed by the same query straight on Postgres, through the service's function."""
 FUNNEL_3 = ("page_viewed", "pricing_viewed", "checkout_started")
 FUNNEL_5 = (*FUNNEL_3, "order_placed", "signup_completed")
 WITHIN = "P7D"
@@ -317,17 +320,27 @@ async def call(client: httpx.AsyncClient, case: QueryCase) -> httpx.Response:
     return response
 
 
-async def time_case(client: httpx.AsyncClient, case: QueryCase) -> tuple[list[float], httpx.Response]:
-    """WARMUP untimed requests, then QUERY_REQUESTS timed ones (or fewer past QUERY_MAX_S); the last response."""
+async def time_case(
+    client: httpx.AsyncClient, case: QueryCase, direct: Callable[[], Awaitable[Any]]
+) -> tuple[list[float], list[float], httpx.Response]:
+    """WARMUP untimed requests, then QUERY_REQUESTS timed ones (fewer past QUERY_MAX_S), every SQL_EVERY-th followed
+    by the same query run straight on Postgres (so that both see the same machine); both latencies, the last answer.
+    """
     for _ in range(WARMUP):
         response = await call(client, case)
+    await direct()
     latencies: list[float] = []
+    sql: list[float] = []
     deadline = time.perf_counter() + QUERY_MAX_S
     while len(latencies) < QUERY_REQUESTS and time.perf_counter() < deadline:
         began = time.perf_counter()
         response = await call(client, case)
         latencies.append(time.perf_counter() - began)
-    return latencies, response
+        if len(latencies) % SQL_EVERY == 1:
+            began = time.perf_counter()
+            await direct()
+            sql.append(time.perf_counter() - began)
+    return latencies, sql, response
 
 
 def check_answers(answers: dict[str, Any], totals: Totals) -> None:
@@ -347,34 +360,13 @@ def days_of(p: Population) -> tuple[date, date]:
     return p.start.date(), (p.end - timedelta(microseconds=1)).date() + timedelta(days=1)
 
 
-async def sql_latencies(url: str, tenant: uuid.UUID, p: Population) -> dict[str, list[float]]:
-    """Each case run straight on Postgres through the service's own query function (database vs HTTP time)."""
-    engine = create_async_engine(url.replace("postgresql://", "postgresql+asyncpg://"),
-                                 connect_args={"server_settings": UTC_SESSION})  # fmt: skip
+def direct_query(conn: AsyncConnection, tenant: uuid.UUID, p: Population, label: str) -> Callable[[], Awaitable[Any]]:
+    """A case run straight on Postgres through the service's own query function (database vs HTTP time)."""
     within = timedelta(days=7)
-    work: dict[str, Callable[[Any], Awaitable[Any]]] = {
-        "funnel_3": lambda conn: queries.funnel(
-            conn, tenant, [FunnelStep("interaction", s) for s in FUNNEL_3], within, p.start, p.end
-        ),
-        "funnel_5": lambda conn: queries.funnel(
-            conn, tenant, [FunnelStep("interaction", s) for s in FUNNEL_5], within, p.start, p.end
-        ),
-        "paths": lambda conn: queries.paths(conn, tenant, *days_of(p), None, 10),
-    }
-    out: dict[str, list[float]] = {}
-    try:
-        async with engine.connect() as conn:
-            for label, run in work.items():
-                await run(conn)
-                out[label] = []
-                for _ in range(SQL_RUNS):
-                    began = time.perf_counter()
-                    await run(conn)
-                    out[label].append(time.perf_counter() - began)
-            await conn.rollback()
-    finally:
-        await engine.dispose()
-    return out
+    if label == "paths":
+        return lambda: queries.paths(conn, tenant, *days_of(p), None, 10)
+    steps = [FunnelStep("interaction", s) for s in (FUNNEL_3 if label == "funnel_3" else FUNNEL_5)]
+    return lambda: queries.funnel(conn, tenant, steps, within, p.start, p.end)
 
 
 async def query_latency(ctx: Context) -> Measurement:
@@ -403,27 +395,34 @@ async def query_latency(ctx: Context) -> Measurement:
 async def _time_queries(
     ctx: Context, found: System, p: Population, tenant: uuid.UUID, totals: Totals, inserted_s: float
 ) -> Measurement:
-    """Check the inserted population reads back, time every case through the gateway, then its SQL alone."""
+    """Time every case through the gateway (and straight on Postgres), then check the answers add up."""
     headers = {"Authorization": f"Bearer {found.api_key}"}
     results: dict[str, dict[str, Any]] = {}
     samples: dict[str, list[float]] = {}
     answers: dict[str, Any] = {}
     started = time.perf_counter()
-    async with httpx.AsyncClient(base_url=found.gateway, headers=headers, timeout=60) as client:
-        for case in query_cases(p):
-            samples[case.label], response = await time_case(client, case)
-            answers[case.label] = response.json()
-            shown = percentiles_ms(samples[case.label]) or {}
-            results[case.label] = {"requests": len(samples[case.label]), "response_bytes": len(response.content),
-                                   **{k: round(v, 1) for k, v in shown.items()}}  # fmt: skip
+    engine = create_engine(ctx.stack.url("system"), "journey", application_name="bench", pool_size=1)
+    try:
+        async with (
+            engine.connect() as conn,
+            httpx.AsyncClient(base_url=found.gateway, headers=headers, timeout=60) as client,
+        ):
+            for case in query_cases(p):
+                direct = direct_query(conn, tenant, p, case.label)
+                samples[case.label], sql, response = await time_case(client, case, direct)
+                answers[case.label] = response.json()
+                shown = percentiles_ms(samples[case.label]) or {}
+                alone = percentiles_ms(sql) or {}
+                results[case.label] = {"requests": len(samples[case.label]), "response_bytes": len(response.content),
+                                       **{k: round(v, 1) for k, v in shown.items()},
+                                       "sql_runs": len(sql), "sql_p50": round(alone["p50"], 1),
+                                       "sql_max": round(alone["max"], 1)}  # fmt: skip
+    finally:
+        await engine.dispose()
     seconds = time.perf_counter() - started
     check_answers(answers, totals)
-    for label, sql in (await sql_latencies(ctx.stack.url("system"), tenant, p)).items():
-        shown = percentiles_ms(sql) or {}
-        results[label] |= {"sql_p50": round(shown["p50"], 1), "sql_max": round(shown["max"], 1)}
     worst = max(results, key=lambda label: results[label]["p95"])
-    conversion = answers["funnel_5"]["overall_conversion"]
-    each = ", ".join(f"{label} {r['p95']:.0f} (SQL {r['sql_p50']:.0f})" for label, r in results.items())
+    each = ", ".join(f"{label} {r['p95']:.0f} (SQL p50 {r['sql_p50']:.0f})" for label, r in results.items())
     return Measurement(
         items=sum(r["requests"] for r in results.values()), seconds=seconds, latencies_s=samples[worst],
         value=results[worst]["p95"],
@@ -431,8 +430,8 @@ async def _time_queries(
         extra={"queries": results, "worst": worst, "customers": p.customers, "steps": totals.steps,
                "visits": totals.visits, "transition_rows": len(totals.transitions),
                "transitions": sum(totals.transitions.values()), "funnel_entries": totals.funnel_entries,
-               "funnel_5_conversion": conversion, "insert_s": round(inserted_s, 1), "from": p.start.isoformat(),
-               "to": p.end.isoformat()},
+               "funnel_5_conversion": answers["funnel_5"]["overall_conversion"], "insert_s": round(inserted_s, 1),
+               "from": p.start.isoformat(), "to": p.end.isoformat()},
     )  # fmt: skip
 
 
@@ -520,6 +519,44 @@ async def send_batches(client: httpx.AsyncClient, shards: list[list[list[dict]]]
     await asyncio.gather(*(sender(batches) for batches in shards))
 
 
+def cpu_seconds(ctx: Context, found: System) -> dict[str, float]:
+    """CPU seconds used so far by each cxm service process, Postgres (exited backends included) and NATS."""
+    if psutil is None:
+        return {}
+    out: dict[str, float] = {}
+    try:
+        services = psutil.Process(found.process.pid).children(recursive=True)
+    except psutil.Error:
+        services = []
+    for process in services:
+        try:
+            name = next((a.removeprefix("cxm_") for a in process.cmdline() if a.startswith("cxm_")), None)
+            if name:
+                times = process.cpu_times()
+                out[name] = out.get(name, 0.0) + times.user + times.system
+        except psutil.Error:
+            continue
+    for name, pid in (("postgres", ctx.stack.postgres.pid()), ("nats", ctx.stack.server_pids()[1])):
+        if pid is None:
+            continue
+        try:
+            server = psutil.Process(pid)
+            times = server.cpu_times()
+            total = times.user + times.system + times.children_user + times.children_system
+            for child in server.children(recursive=True):
+                with contextlib.suppress(psutil.Error):
+                    total += sum(child.cpu_times()[:2])
+            out[name] = total
+        except psutil.Error:
+            continue
+    return out
+
+
+def cpu_used(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """CPU seconds each process spent between two readings."""
+    return {name: after[name] - before[name] for name in after if name in before}
+
+
 async def applied(conn: asyncpg.Connection, tenant: uuid.UUID, since: datetime, until: datetime) -> int:
     """Steps of the tenant in the window (an index range on steps_time: cheap enough to poll)."""
     return int(
@@ -563,6 +600,7 @@ async def apply_rate(ctx: Context) -> Measurement:
         base = await applied(conn, tenant, *window)
         headers = {"Authorization": f"Bearer {found.api_key}"}
         async with httpx.AsyncClient(base_url=found.gateway, headers=headers, timeout=60) as client:
+            cpu_before = cpu_seconds(ctx, found)
             began = time.perf_counter()
             deadline = began + ctx.budget.drain_timeout_s * 2
             goal = count
@@ -575,14 +613,18 @@ async def apply_rate(ctx: Context) -> Measurement:
                 raise
             goal = sent.accepted
             samples = await watcher
-        return _apply_measurement(sent, samples, began, count)
+            cpu = cpu_used(cpu_before, cpu_seconds(ctx, found))
+        return _apply_measurement(sent, samples, began, count, cpu)
     finally:
         await _remove_applied(ctx, conn, tenant, sent, window)
         await conn.close()
 
 
-def _apply_measurement(sent: Sent, samples: list[tuple[float, int]], began: float, count: int) -> Measurement:
-    """Drain rate (the headline), the 10 %–90 % rate, ingest's acceptance rate, and how far journey lagged."""
+def _apply_measurement(
+    sent: Sent, samples: list[tuple[float, int]], began: float, count: int, cpu: dict[str, float]
+) -> Measurement:
+    """Drain rate (the headline), the 10 %–90 % rate, ingest's acceptance rate, how far journey lagged, and the CPU
+    each process spent per interaction."""
     assert sent.first is not None
     done = samples[-1][1] if samples else 0
     finished = crossing(samples, sent.accepted) or samples[-1][0]
@@ -601,7 +643,10 @@ def _apply_measurement(sent: Sent, samples: list[tuple[float, int]], began: floa
                "drain_s": round(seconds, 2), "ingest_accept_rate": round(ingest, 1),
                "ingest_s": round(sent.last - began, 2),
                "rate_10_to_90": round(middle, 1) if middle else None, "applied_at_last_accept": at_last_ack,
-               "batch": BATCH, "senders": SENDERS, "retried_503": len(sent.retried), "retry_reasons": sent.retried[:3]},
+               "batch": BATCH, "senders": SENDERS, "retried_503": len(sent.retried), "retry_reasons": sent.retried[:3],
+               "cpu_ms_per_interaction": {k: round(v / done * 1000, 3) for k, v in cpu.items()} if done else None,
+               "journey_cpu_pct": round(cpu["journey"] / (finished - began) * 100, 1)
+               if "journey" in cpu and finished > began else None},
     )  # fmt: skip
 
 
@@ -627,6 +672,7 @@ async def _remove_applied(
         "DELETE FROM ingest.interactions WHERE tenant_id = $1 AND id = ANY($2::uuid[])", tenant,
         [uuid.UUID(i) for i in sent.ids],
     )  # fmt: skip
+    await vacuum(conn)
 
 
 SCENARIOS = [
