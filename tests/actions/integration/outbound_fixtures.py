@@ -157,7 +157,7 @@ class Outbound:
     prefix: str
     clients: list[httpx.AsyncClient] = field(default_factory=list)
 
-    def client(self, tenant: uuid.UUID, scopes: frozenset[str] = frozenset({"actions:read", "actions:write"})) -> Any:
+    def client(self, tenant: uuid.UUID, scopes: frozenset[str] = frozenset({"actions:read", "admin"})) -> Any:
         """A client calling the service as the gateway would for this tenant's key."""
         token = issue_token(SECRET, Principal(tenant_id=tenant, scopes=scopes), ttl_s=600)
         client = httpx.AsyncClient(base_url=self.url, timeout=30, headers={INTERNAL_TOKEN_HEADER: token})

@@ -17,7 +17,6 @@ SCOPES = (
     "insights:read",
     "insights:write",
     "journeys:read",
-    "journeys:write",
     "actions:read",
     "actions:write",
     "admin",

@@ -26,6 +26,7 @@ from cxm_common.problems import StrictJsonRoute
 
 Reader = Annotated[uuid.UUID, Depends(scoped("actions:read"))]
 Writer = Annotated[uuid.UUID, Depends(scoped("actions:write"))]
+Admin = Annotated[uuid.UUID, Depends(scoped("admin"))]
 T = TypeVar("T")
 Status = Literal["open", "acknowledged", "in_progress", "resolved", "verified", "wont_fix"]
 
@@ -185,7 +186,7 @@ def routers(ctx: ActionsContext) -> list[APIRouter]:
         return {"version": version, "rules": rules_to_dict(rules)}
 
     @router.put("/v1/actions/rules", summary="Save new automation rules (a new version)")
-    async def put_rules(body: RulesIn, tenant: Writer) -> dict[str, Any]:
+    async def put_rules(body: RulesIn, tenant: Admin) -> dict[str, Any]:
         version, rules = await write(tenant, lambda conn: items.put_rules(conn, tenant, body.rules))
         return {"version": version, "rules": rules_to_dict(rules)}
 
@@ -196,7 +197,7 @@ def routers(ctx: ActionsContext) -> list[APIRouter]:
         return {"version": version, "plays": playbook_to_dict(plays), "results": results}
 
     @router.put("/v1/actions/playbook", summary="Save a new playbook (a new version)")
-    async def put_playbook(body: PlaybookIn, tenant: Writer) -> dict[str, Any]:
+    async def put_playbook(body: PlaybookIn, tenant: Admin) -> dict[str, Any]:
         version, plays = await write(tenant, lambda conn: items.put_playbook(conn, tenant, body.plays))
         return {"version": version, "plays": playbook_to_dict(plays)}
 

@@ -25,6 +25,7 @@ from cxm_insight.wiring import InsightContext
 
 Writer = Annotated[uuid.UUID, Depends(scoped("insights:write"))]
 Reader = Annotated[uuid.UUID, Depends(scoped("insights:read"))]
+Admin = Annotated[uuid.UUID, Depends(scoped("admin"))]
 T = TypeVar("T")
 
 Metric = Literal["nps", "csat", "ces", "ces_easy", "sentiment", "negative_share", "positive_share", "volume"]
@@ -195,7 +196,7 @@ def routers(ctx: InsightContext) -> list[APIRouter]:
         return {"themes": items}
 
     @router.post("/v1/insights/themes/{theme_id}/accept", summary="A discovered theme joins the taxonomy")
-    async def accept_theme(theme_id: uuid.UUID, body: AcceptThemeIn, tenant: Writer) -> dict[str, Any]:
+    async def accept_theme(theme_id: uuid.UUID, body: AcceptThemeIn, tenant: Admin) -> dict[str, Any]:
         topic, version = await write(
             tenant, lambda conn: commands.accept_theme(conn, tenant, theme_id, body.name, body.topic_id)
         )
@@ -248,7 +249,7 @@ def routers(ctx: InsightContext) -> list[APIRouter]:
         return {**taxonomy_to_dict(taxonomy), "version": version}
 
     @router.put("/v1/insights/taxonomy", summary="Save a new taxonomy version")
-    async def put_taxonomy(body: TaxonomyIn, tenant: Writer) -> dict[str, Any]:
+    async def put_taxonomy(body: TaxonomyIn, tenant: Admin) -> dict[str, Any]:
         taxonomy = await write(tenant, lambda conn: commands.put_taxonomy(conn, tenant, body.model_dump()))
         return {**taxonomy_to_dict(taxonomy), "version": taxonomy.version}
 
@@ -294,13 +295,13 @@ def routers(ctx: InsightContext) -> list[APIRouter]:
         return await read(tenant, lambda conn: insights.objectives(conn, tenant))
 
     @router.put("/v1/insights/objectives", summary="Save the shared targets (a new version)")
-    async def put_objectives(body: ObjectivesIn, tenant: Writer) -> dict[str, Any]:
+    async def put_objectives(body: ObjectivesIn, tenant: Admin) -> dict[str, Any]:
         version = await write(tenant, lambda conn: commands.put_objectives(conn, tenant, body.model_dump()))
         out = await read(tenant, lambda conn: insights.objectives(conn, tenant))
         return {**out, "version": version}
 
     @router.post("/v1/insights/reanalyses", status_code=202, summary="Re-analyse history (new analysis events)")
-    async def post_reanalysis(body: ReanalysisIn, tenant: Writer) -> dict[str, Any]:
+    async def post_reanalysis(body: ReanalysisIn, tenant: Admin) -> dict[str, Any]:
         since = bounded(body.since, "since")
         rate = body.rate or ctx.settings.reanalysis_rate
         return await write(tenant, lambda conn: reanalysis.create(conn, tenant, since, rate))

@@ -22,7 +22,7 @@ from cxm_journey.domain.stages import stage_map_to_dict
 from cxm_journey.wiring import JourneyContext
 
 Reader = Annotated[uuid.UUID, Depends(scoped("journeys:read"))]
-Writer = Annotated[uuid.UUID, Depends(scoped("journeys:write"))]
+Admin = Annotated[uuid.UUID, Depends(scoped("admin"))]
 T = TypeVar("T")
 DURATION = re.compile(r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?)?$")
 
@@ -219,7 +219,7 @@ def routers(ctx: JourneyContext) -> list[APIRouter]:
         return {**stage_map_to_dict(stage_map), "version": stage_map.version}
 
     @router.put("/v1/journeys/stage-map", summary="Save a new stage map version and re-derive history with it")
-    async def put_stage_map(body: StageMapIn, tenant: Writer) -> dict[str, Any]:
+    async def put_stage_map(body: StageMapIn, tenant: Admin) -> dict[str, Any]:
         async def once() -> dict[str, Any]:
             async with engine.begin() as conn:
                 await set_tenant(conn, tenant)

@@ -23,7 +23,7 @@ from cxm_common.problems import StrictJsonRoute
 if TYPE_CHECKING:
     from cxm_actions.outbound.wiring import OutboundContext
 
-Writer = Annotated[uuid.UUID, Depends(scoped("actions:write"))]
+Admin = Annotated[uuid.UUID, Depends(scoped("admin"))]
 Reader = Annotated[uuid.UUID, Depends(scoped("actions:read"))]
 T = TypeVar("T")
 
@@ -143,7 +143,7 @@ def routers(ctx: OutboundContext) -> list[APIRouter]:
         return result
 
     @router.post("/v1/subscriptions", status_code=201, response_model=CreatedOut, summary="Subscribe a URL to events")
-    async def create(body: SubscriptionIn, tenant: Writer) -> dict[str, Any]:
+    async def create(body: SubscriptionIn, tenant: Admin) -> dict[str, Any]:
         try:
             patterns = check_patterns(body.event_types)
         except ValueError as exc:
@@ -172,7 +172,7 @@ def routers(ctx: OutboundContext) -> list[APIRouter]:
         return found
 
     @router.delete("/v1/subscriptions/{subscription_id}", status_code=204, summary="Delete a subscription")
-    async def delete(subscription_id: uuid.UUID, tenant: Writer) -> None:
+    async def delete(subscription_id: uuid.UUID, tenant: Admin) -> None:
         keyring = ctx.keyring
         if keyring is None:
             raise HTTPException(503, "Outbound webhooks need CXM_MASTER_KEY: the signing secrets are sealed with it.")
