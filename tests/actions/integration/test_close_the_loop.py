@@ -120,7 +120,6 @@ async def test_a_detractor_webhook_becomes_an_owned_item_that_closes_the_loop(st
 
 async def stack_card(stack: Stack, t: Tenant, customer: str) -> list[Any]:
 
-
     async with stack.actions.runtime.engine.begin() as conn:
         await set_tenant(conn, uuid.UUID(t.id))
         card = await context_card(conn, stack.actions.keyring, uuid.UUID(t.id), uuid.UUID(customer), exclude=None)

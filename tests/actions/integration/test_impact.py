@@ -65,7 +65,6 @@ async def test_a_planted_improvement_is_measured_and_a_placebo_is_not(stack: Sta
     async def all_facts() -> bool:
         import uuid
 
-
         async with stack.actions.runtime.engine.begin() as conn:
             await set_tenant(conn, uuid.UUID(t.id))
             n = await (await driver(conn)).fetchval(
