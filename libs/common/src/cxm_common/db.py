@@ -109,6 +109,21 @@ def is_transient_db_error(exc: BaseException) -> bool:
     return False
 
 
+ROLLBACK_SQLSTATES = frozenset({"40001", "40P01"})
+"""Serialization failure and deadlock: the transaction lost a race and may simply be run again."""
+
+
+def is_lost_race(exc: BaseException) -> bool:
+    """Say whether `exc` (or what caused it) is a deadlock or serialization failure."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        sqlstate = getattr(seen, "sqlstate", None) or getattr(getattr(seen, "orig", None), "sqlstate", None)
+        if sqlstate in ROLLBACK_SQLSTATES:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def _transient_sqlstate(sqlstate: str | None) -> bool:
     if not sqlstate:
         return False

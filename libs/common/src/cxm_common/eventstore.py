@@ -14,7 +14,7 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from cxm_common.db import driver
+from cxm_common.db import driver, is_lost_race
 from cxm_common.envelope import Envelope, check_event_type
 
 ANY_VERSION = -1
@@ -244,12 +244,13 @@ def row_to_envelope(row: Any) -> Envelope:
 async def retry_on_conflict(
     operation: Callable[[], Awaitable[T]], *, attempts: int = 5, base_delay_s: float = 0.005
 ) -> T:
-    """Run `operation` (one whole transaction) again on `ConcurrencyError`, at most `attempts` times."""
+    """Run `operation` (one whole transaction) again on `ConcurrencyError`, a deadlock or a serialization failure,
+    at most `attempts` times."""
     for attempt in range(1, attempts + 1):
         try:
             return await operation()
-        except ConcurrencyError:
-            if attempt == attempts:
+        except Exception as exc:
+            if not (isinstance(exc, ConcurrencyError) or is_lost_race(exc)) or attempt == attempts:
                 raise
             # Jitter so that writers which collided do not collide again in lockstep.
             await asyncio.sleep(base_delay_s * attempt * (0.5 + uuid.uuid4().int % 100 / 100))

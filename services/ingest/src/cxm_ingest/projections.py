@@ -58,11 +58,15 @@ def _customer_row(event: Envelope) -> tuple[Any, ...]:
 
 
 def _key_rows(events: Sequence[Envelope]) -> list[tuple[Any, ...]]:
-    return [
-        (e.tenant_id, k["digest"], k["kind"], uuid.UUID(e.data["customer_id"]))
-        for e in events
-        for k in e.data.get("keys_added") or []
-    ]
+    # Sorted by digest: concurrent batches that claim the same new keys then lock them in the same order.
+    return sorted(
+        [
+            (e.tenant_id, k["digest"], k["kind"], uuid.UUID(e.data["customer_id"]))
+            for e in events
+            for k in e.data.get("keys_added") or []
+        ],
+        key=lambda row: (str(row[0]), row[1]),
+    )
 
 
 def _feedback_row(event: Envelope) -> tuple[Any, ...]:
