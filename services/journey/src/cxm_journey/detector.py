@@ -21,7 +21,7 @@ from cxm_common.projections import project
 from cxm_journey import contracts as c
 from cxm_journey.config import Settings
 from cxm_journey.domain.friction import friction_points
-from cxm_journey.projections import JOURNEY_READ_MODELS
+from cxm_journey.projections import JOURNEY_READ_MODELS, RECOMPUTED
 from cxm_journey.queries import stages
 from cxm_journey.timeline import StageMaps, Timeline
 
@@ -130,6 +130,7 @@ class RiskSweep:
                     )  # fmt: skip
                     if not rows:
                         break
+                    conn.info.pop(RECOMPUTED, None)
                     await self.timeline.follow_up(conn, tenant, [r["id"] for r in rows], {r["id"]: r for r in rows})
                     after = rows[-1]["id"]
                     batches += 1

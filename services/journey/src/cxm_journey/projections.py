@@ -36,6 +36,20 @@ _STEP_COLUMNS = (
 )
 
 
+_RISK_SQL = """
+    UPDATE customers SET risk_score = $3, risk_level = $4, risk_reasons = $5::jsonb, risk_at = $6
+    WHERE tenant_id = $1 AND id = $2
+"""
+
+
+def _risk_row(event: Envelope) -> tuple[Any, ...]:
+    d = event.data
+    return (
+        event.tenant_id, uuid.UUID(d["customer_id"]), float(d["score"]), d["level"],
+        orjson.dumps(d["reasons"]).decode(), event.time,
+    )  # fmt: skip
+
+
 def step_row(event: Envelope) -> tuple[Any, ...]:
     """The `steps` row of a `journey.step.recorded` event."""
     d = event.data
@@ -71,6 +85,10 @@ async def journeys_of(
     return found
 
 
+RECOMPUTED = "cxm_journey.recomputed"
+"""Key in the connection's `info` where `recompute` leaves the journeys it loaded for this transaction's follow-up."""
+
+
 async def recompute(conn: AsyncConnection, tenant: uuid.UUID, customers: Sequence[uuid.UUID]) -> None:
     """Recompute the visits, transitions and summary of customers from their steps, moving transition counts."""
     if not customers:
@@ -78,6 +96,8 @@ async def recompute(conn: AsyncConnection, tenant: uuid.UUID, customers: Sequenc
     pg = await driver(conn)
     ordered = sorted(set(customers))
     journeys = await journeys_of(conn, tenant, ordered)
+    # The consumer's follow-up (stage entries, churn risk) needs the same journeys in the same transaction.
+    conn.info.setdefault(RECOMPUTED, {}).update(journeys)
     segments = {
         r["id"]: r["segment"] or ""
         for r in await pg.fetch(
@@ -153,15 +173,29 @@ async def apply_many(conn: AsyncConnection, events: Sequence[Envelope]) -> None:
         await recompute(conn, tenant, [uuid.UUID(e.data["customer_id"]) for e in run])
         run.clear()
 
+    risks: list[Envelope] = []
+
+    async def flush_risks() -> None:
+        if risks:
+            await pg.executemany(_RISK_SQL, [_risk_row(e) for e in risks])
+            risks.clear()
+
     for event in events:
         if event.type == c.STEP_RECORDED:
+            await flush_risks()
             if run and run[0].tenant_id != event.tenant_id:
                 await flush()
             run.append(event)
             continue
         await flush()
-        await _apply_other(conn, event)
+        if event.type == c.CHURN_RISK_CHANGED:
+            risks.append(event)
+            continue
+        await flush_risks()
+        if event.type != c.STAGE_ENTERED:
+            await _apply_other(conn, event)
     await flush()
+    await flush_risks()
 
 
 async def _apply_other(conn: AsyncConnection, event: Envelope) -> None:
@@ -179,12 +213,7 @@ async def _apply_other(conn: AsyncConnection, event: Envelope) -> None:
             )
         await recompute(conn, t, [customer])
     elif event.type == c.CHURN_RISK_CHANGED:
-        await pg.execute(
-            "UPDATE customers SET risk_score = $3, risk_level = $4, risk_reasons = $5::jsonb, risk_at = $6 "
-            "WHERE tenant_id = $1 AND id = $2",
-            t, uuid.UUID(d["customer_id"]), float(d["score"]), d["level"], orjson.dumps(d["reasons"]).decode(),
-            event.time,
-        )  # fmt: skip
+        await pg.execute(_RISK_SQL, *_risk_row(event))
     elif event.type == c.STAGE_MAP_UPDATED:
         await pg.execute(
             "INSERT INTO stage_maps (tenant_id, version, definition, created_at) VALUES ($1, $2, $3::jsonb, $4) "

@@ -15,7 +15,7 @@ from cxm_common.ids import uuid7
 from cxm_common.projections import project
 from cxm_journey import contracts as c
 from cxm_journey.domain.stages import parse_stage_map, stage_map_to_dict, stage_of
-from cxm_journey.projections import JOURNEY_READ_MODELS
+from cxm_journey.projections import JOURNEY_READ_MODELS, RECOMPUTED
 from cxm_journey.timeline import StageMaps, Timeline, event
 
 BATCH = 200
@@ -124,6 +124,7 @@ class Rederiver:
                 if stages
             ]  # fmt: skip
             if events:
+                conn.info.pop(RECOMPUTED, None)
                 stored = await append_many(
                     conn, [PendingAppend(f"customer-{e.subject}", [e], ANY_VERSION) for e in events]
                 )

@@ -19,7 +19,7 @@ from cxm_common.projections import project
 from cxm_journey import contracts as c
 from cxm_journey.domain.churn import churn_risk
 from cxm_journey.domain.stages import DEFAULT_STAGE_MAP, StageMap, parse_stage_map, stage_of
-from cxm_journey.projections import JOURNEY_READ_MODELS, journeys_of
+from cxm_journey.projections import JOURNEY_READ_MODELS, RECOMPUTED, journeys_of
 
 
 def event(
@@ -119,6 +119,7 @@ class Timeline:
     ) -> None:
         """Append steps, project them, then append the stage entries and risk changes they cause."""
         customers = sorted({uuid.UUID(d["customer_id"]) for _, d in steps})
+        conn.info.pop(RECOMPUTED, None)  # pooled connections keep `info`: only this transaction's loads may be used
         before = await _summaries(conn, tenant, customers)
         recorded = [event(c.STEP_RECORDED, tenant, d["customer_id"], d, cause=cause) for cause, d in steps]
         stored = await append_many(conn, _by_stream(recorded))
@@ -131,7 +132,9 @@ class Timeline:
         """Stage entries and churn-risk changes of customers whose steps changed."""
         stage_map = await self.stage_maps.current(conn, tenant)
         after = await _summaries(conn, tenant, customers)
-        journeys = await journeys_of(conn, tenant, customers)
+        loaded = conn.info.pop(RECOMPUTED, {})
+        missing = [customer for customer in customers if customer not in loaded]
+        journeys = {**loaded, **(await journeys_of(conn, tenant, missing) if missing else {})}
         values = await _values(conn, tenant, customers)
         now = self.now()
         derived: list[Envelope] = []
