@@ -84,10 +84,12 @@ class Analyzer:
                 for name, intent, bonus in _INTENT_NUDGES:
                     if name == cue:
                         intent_logits[i, INTENTS.index(intent)] += bonus
-        # Intent follows tone: a negative text is rarely praise, a positive one rarely a complaint.
+        # Intent follows tone: a negative text is rarely praise, a positive one rarely a complaint, and a text with
+        # a clear tone says something ("other" is for greetings, references and the like).
         tone = sentiment[:, SENTIMENTS.index("positive")] - sentiment[:, SENTIMENTS.index("negative")]
         intent_logits[:, INTENTS.index("praise")] += 1.5 * tone
         intent_logits[:, INTENTS.index("complaint")] -= 1.5 * tone
+        intent_logits[:, INTENTS.index("other")] -= 1.5 * np.abs(tone)
         return DefaultScores(sentiment, emotions, softmax(intent_logits))
 
     def topic_index(self, taxonomy: Taxonomy, tenant: TenantModel | None = None) -> TopicIndex:

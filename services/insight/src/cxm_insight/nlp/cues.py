@@ -42,10 +42,20 @@ CUES: tuple[tuple[str, str], ...] = (
     ("suggestion", r"\b(?:should|suggest\w*|would be (?:nice|great|good|helpful)|wish|i'd love|consider|idea)\b"),
     (
         "churn",
-        r"\b(?:cancel (?:my|the|our) (?:account|subscription|membership|plan|contract|service)|close my account"
-        r"|switch\w* (?:to|provider|bank|carrier)|leav\w* (?:you|for)|never (?:again|fly\w*|use\w*|buy\w*|order\w*"
-        r"|com\w* back|book\w*)|going elsewhere|take my business|last time i|competitor|done with you|moving to"
-        r"|won't be (?:back|renewing|using)|not renewing|port (?:my|our) number)\b",
+        r"\b(?:(?:cancel|close|terminate|end|delete|stop) (?:my|our|the) (?:\w+ )?(?:account|subscription|membership"
+        r"|plan|contract|policy|service|direct debit)|(?:think\w*|consider\w*) (?:about |of )?(?:leav|cancel|switch"
+        r"|mov)\w*|look\w* elsewhere|shop\w* around|why (?:should|would) i stay"
+        r"|(?:i'm|i am|we're|we are|i'll|i will|we'll|we will|i'd|gonna|going to)"
+        r" (?:be )?(?:cancel\w*|leav\w*|switch\w*|port\w*|quit\w*|done with)"
+        r"|(?:not|won't|will not|never) (?:be )?(?:renew\w*|com\w* back|return\w*|(?:order|fly|book|shop|use)\w*"
+        r" (?:with |from )?(?:you|this|it)? ?again)|never again|switch\w* (?:to|provider|bank|carrier|supplier)"
+        r"|leav\w* (?:you|for)|(?:last|final) (?:time|order|flight|straw)|take (?:my|our) business|going elsewhere"
+        r"|competitor|(?:or|otherwise) (?:i|we)(?:'ll| will| am| are|'m)? (?:leave|cancel|switch|go|walk)"
+        r"|mov\w* (?:my|our) (?:account|business|money|number|custom)|moving (?:over )?to (?:another|a different|a new)"
+        r"|fee to (?:leave|exit|close (?:my|the|our) account)|early termination|port (?:my|our) number"
+        r"|lost (?:a|me as a) customer"
+        r"|(?:find|found|look\w* for|look\w* at) (?:another|a new|a different|a better|other) (?:provider|bank"
+        r"|supplier|airline|company|service|carrier|insurer))\b",
     ),
     ("urgent", r"\b(?:urgent\w*|asap|immediately|right now|emergency|as soon as possible|today|tonight|tomorrow)\b"),
     ("legal", r"\b(?:lawyer|legal action|sue|suing|lawsuit|court|ombudsman|regulator|solicitor|attorney|police)\b"),

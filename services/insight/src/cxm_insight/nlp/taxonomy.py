@@ -90,8 +90,8 @@ DEFAULT_TAXONOMY = Taxonomy(
             "booking",
             "Booking & reservations",
             "Making or changing a booking, reservation, ticket or appointment; seats, rebooking and itineraries.",
-            "booking|book|booked|reservation|reserve|ticket|tickets|itinerary|seat|seats|rebook|rebooked"
-            "|appointment|change my flight|confirmation number",
+            "booking|book|booked|reservation|reserve|ticket|tickets|itinerary|seat assignment|seat selection|rebook"
+            "|rebooked|appointment|change my flight|confirmation number",
             "I cannot change my booking online|The reservation disappeared from my account"
             "|Rebooking me on a flight three days later is not acceptable|My seat assignment was changed",
         ),
