@@ -277,6 +277,56 @@ def import_(
     click.echo(json.dumps(summary.to_dict(), indent=2) if as_json else importer.format_summary(summary))
 
 
+@cli.command()
+@click.option("--url", envvar="CXM_GATEWAY_URL", help="Default: CXM_GATEWAY_URL, else the running `cxm up`.")
+@click.option("--key", envvar="CXM_API_KEY", help="An API key with every scope. Default: a new tenant.")
+@click.option("--tenant-name", default="Demo company", show_default=True, help="The new tenant's name (without --key).")
+@click.option("--customers", type=click.IntRange(10, 200_000), default=2000, show_default=True)
+@click.option("--days", type=click.IntRange(30, 730), default=120, show_default=True, help="Days of history.")
+@click.option("--seed", type=int, default=7, show_default=True, help="The same seed gives the same company.")
+@click.option("--concurrency", type=click.IntRange(1, 16), default=4, show_default=True, help="Requests in flight.")
+@click.option("--wait", "wait_s", type=float, default=1800, show_default=True, help="Seconds to wait for analysis.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--quiet", is_flag=True, help="No progress lines.")
+def demo(
+    url: str | None,
+    key: str | None,
+    tenant_name: str,
+    customers: int,
+    days: int,
+    seed: int,
+    concurrency: int,
+    wait_s: float,
+    as_json: bool,
+    quiet: bool,
+) -> None:
+    """Load a generated company (customers, journeys, feedback from several tools) to explore in the console."""
+    from cxm_cli.demo import summary
+    from cxm_cli.demo.generator import generate
+    from cxm_cli.demo.loader import Api, DemoFailed, Loader, Report, StderrProgress, create_tenant
+
+    gateway = (url or gateway_url()).rstrip("/")
+    company = generate(customers=customers, days=days, seed=seed)
+    tenant_id = None
+    try:
+        if not key:
+            tenant_id, key = create_tenant(gateway, admin_token(), tenant_name)
+        api = Api(gateway, key)
+        try:
+            progress = (lambda *_: None) if quiet else StderrProgress()
+            report = Loader(api, company, progress=progress, concurrency=concurrency).run(
+                Report(gateway=gateway, tenant_id=tenant_id, api_key=key), wait_timeout=wait_s
+            )
+        finally:
+            api.close()
+    except (DemoFailed, httpx.HTTPError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        click.echo(json.dumps(summary.as_dict(report, company), indent=2))
+    else:
+        click.echo(summary.format_summary(report, company))
+
+
 @cli.group("dead-letters")
 def dead_letters_group() -> None:
     """Inspect and redrive messages that consumers gave up on."""

@@ -180,6 +180,11 @@ class StrictJsonRoute(APIRoute):
         expects_json = self.body_field is not None
 
         async def strict(request: Request) -> Response:
+            # Postgres text cannot hold NUL: in a path or query value it is the client's mistake, never a 500.
+            if any("\x00" in v for v in request.query_params.values()) or any(
+                "\x00" in str(v) for v in request.path_params.values()
+            ):
+                raise HTTPException(422, "NUL characters are not accepted in the path or query.")
             if expects_json and request.method in ("POST", "PUT", "PATCH"):
                 content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
                 if content_type and content_type != "application/json" and not content_type.endswith("+json"):

@@ -204,7 +204,10 @@ def routers(ctx: InsightContext) -> list[APIRouter]:
 
     @router.get("/v1/insights/themes/{topic}/story", summary="What customers say about a topic, in their words")
     async def get_story(
-        tenant: Reader, topic: Annotated[str, Path(max_length=48)], from_: From = None, to: To = None
+        tenant: Reader,
+        topic: Annotated[str, Path(max_length=48, pattern=r"^[a-z][a-z0-9_]*$")],
+        from_: From = None,
+        to: To = None,
     ) -> dict[str, Any]:
         since, until = period(from_, to)
         analyzer = await ctx.models.analyzer()
