@@ -1,0 +1,1 @@
+"""`cxm demo`: a generated company (customers, journeys, feedback with planted truths) and its loader."""
