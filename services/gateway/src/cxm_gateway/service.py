@@ -8,7 +8,7 @@ from typing import Any
 import aiohttp
 from fastapi import FastAPI, Header, HTTPException, Request, Response
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.cors import CORSMiddleware
 
@@ -20,6 +20,8 @@ from cxm_gateway.config import Settings
 from cxm_gateway.openapi import MergedDocument
 from cxm_gateway.projections import TENANTS_AND_KEYS
 from cxm_gateway.proxy import Edge, Upstream
+
+CONSOLE_DIR = Path(__file__).parent / "console"
 
 
 def configure(runtime: Runtime, app: FastAPI) -> None:
@@ -68,6 +70,14 @@ def configure(runtime: Runtime, app: FastAPI) -> None:
             swagger_css_url="/docs/static/swagger-ui.css",
             swagger_favicon_url="/docs/static/favicon-32x32.png",
         )
+
+    @app.get("/console", include_in_schema=False)
+    async def console() -> RedirectResponse:
+        """The console lives under `/console/`, so that its relative URLs resolve."""
+        return RedirectResponse("/console/", status_code=308)
+
+    # The reference console: static files, no key needed to load them; every API call it makes carries the key.
+    app.mount("/console", StaticFiles(directory=CONSOLE_DIR, html=True), name="console")
 
     @app.post(
         "/v1/stream/tokens",
