@@ -75,8 +75,9 @@ def all_containers(pod_spec: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 
 def is_cxm(workload: dict[str, Any]) -> bool:
-    """Whether a workload runs a cxm process (as opposed to a datastore or the collector)."""
-    return pod_template(workload)["metadata"].get("labels", {}).get("app.kubernetes.io/part-of") == "cxm"
+    """Whether a workload runs a cxm service process (not a datastore, the collector or the operator's toolbox)."""
+    labels = pod_template(workload)["metadata"].get("labels", {})
+    return labels.get("app.kubernetes.io/part-of") == "cxm" and labels.get("app.kubernetes.io/component") != "toolbox"
 
 
 def matches(selector: dict[str, Any], labels: dict[str, str]) -> bool:

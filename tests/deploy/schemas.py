@@ -15,8 +15,17 @@ from referencing import Registry, Resource
 # The oldest Kubernetes the manifests support and the newest the schemas know.
 KUBERNETES_VERSIONS = ("1.30.0", "1.37.0")
 
-_REF = {"type": "object", "required": ["name", "key"], "properties": {"name": {"type": "string"}, "key": {"type": "string"}}}
-_NAMED = {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}, "additionalProperties": False}
+_REF = {
+    "type": "object",
+    "required": ["name", "key"],
+    "properties": {"name": {"type": "string"}, "key": {"type": "string"}},
+}
+_NAMED = {
+    "type": "object",
+    "required": ["name"],
+    "properties": {"name": {"type": "string"}},
+    "additionalProperties": False,
+}
 _METADATA = {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}}
 
 CUSTOM: dict[tuple[str, str], dict[str, Any]] = {
@@ -36,7 +45,10 @@ CUSTOM: dict[tuple[str, str], dict[str, Any]] = {
                     "walStorage": {"type": "object", "required": ["size"]},
                     "resources": {"type": "object"},
                     "affinity": {"type": "object"},
-                    "postgresql": {"type": "object", "properties": {"parameters": {"type": "object", "additionalProperties": {"type": "string"}}}},
+                    "postgresql": {
+                        "type": "object",
+                        "properties": {"parameters": {"type": "object", "additionalProperties": {"type": "string"}}},
+                    },
                     "bootstrap": {
                         "type": "object",
                         "required": ["initdb"],
@@ -45,7 +57,11 @@ CUSTOM: dict[tuple[str, str], dict[str, Any]] = {
                                 "type": "object",
                                 "required": ["database", "owner", "secret"],
                                 "additionalProperties": False,
-                                "properties": {"database": {"type": "string"}, "owner": {"type": "string"}, "secret": _NAMED},
+                                "properties": {
+                                    "database": {"type": "string"},
+                                    "owner": {"type": "string"},
+                                    "secret": _NAMED,
+                                },
                             }
                         },
                     },
@@ -193,7 +209,10 @@ CUSTOM: dict[tuple[str, str], dict[str, Any]] = {
                                             "expr": {"type": "string"},
                                             "for": {"type": "string"},
                                             "labels": {"type": "object", "additionalProperties": {"type": "string"}},
-                                            "annotations": {"type": "object", "additionalProperties": {"type": "string"}},
+                                            "annotations": {
+                                                "type": "object",
+                                                "additionalProperties": {"type": "string"},
+                                            },
                                         },
                                     },
                                 },
@@ -208,7 +227,9 @@ CUSTOM: dict[tuple[str, str], dict[str, Any]] = {
 
 
 def _schema_dir(version: str) -> Any:
-    return importlib_resources.files("kubernetes_validate").joinpath("kubernetes-json-schema", f"v{version}-local-strict")
+    return importlib_resources.files("kubernetes_validate").joinpath(
+        "kubernetes-json-schema", f"v{version}-local-strict"
+    )
 
 
 @functools.cache

@@ -22,7 +22,10 @@ def compose() -> dict[str, Any]:
 
 def test_compose_file_is_valid_against_the_compose_specification(compose: dict[str, Any]) -> None:
     schema = json.loads((DEPLOY / "schemas" / "compose-spec.json").read_text())
-    errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in jsonschema.Draft202012Validator(schema).iter_errors(compose)]
+    errors = [
+        f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+        for e in jsonschema.Draft202012Validator(schema).iter_errors(compose)
+    ]
     assert not errors
 
 
@@ -40,7 +43,8 @@ def test_every_cxm_process_runs_one_service_role_after_migrations(compose: dict[
 
 def test_every_long_running_service_has_a_healthcheck(compose: dict[str, Any]) -> None:
     for name, service in compose["services"].items():
-        if name in ("migrate", "otel-collector"):  # one-shot; the collector's image has no shell or client to probe with
+        # migrate is a one-shot; the collector's image has no shell or client to probe itself with.
+        if name in ("migrate", "otel-collector"):
             continue
         assert service["healthcheck"]["test"], name
 

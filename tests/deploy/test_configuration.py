@@ -10,7 +10,19 @@ import pytest
 import yaml
 
 from cxm_common.settings import _SHARED_FALLBACKS
-from tests.deploy.manifests import OVERLAYS, ROOT, SERVICES, WORKLOAD_KINDS, all_containers, of_kind, pod_template, render
+from tests.deploy.manifests import (
+    OVERLAYS,
+    ROOT,
+    SERVICES,
+    WORKLOAD_KINDS,
+    all_containers,
+    of_kind,
+    pod_template,
+    render,
+)
+
+# Read by the `cxm` command (cxm_cli.state and its options), not by a service.
+CLI_VARIABLES = {"CXM_GATEWAY_URL", "CXM_API_KEY", "CXM_DATA_DIR"}
 
 
 def settings_of(service: str) -> type[Any]:
@@ -20,15 +32,19 @@ def settings_of(service: str) -> type[Any]:
 
 def read_by_code(name: str) -> bool:
     """Whether a CXM_* environment variable is a setting some service reads."""
-    if name in _SHARED_FALLBACKS.values():
+    if name in _SHARED_FALLBACKS.values() or name in CLI_VARIABLES:
         return True
     match = re.fullmatch(r"CXM_([A-Z]+)_(\w+)", name)
-    return bool(match) and match[1].lower() in SERVICES and match[2].lower() in settings_of(match[1].lower()).model_fields
+    return (
+        bool(match) and match[1].lower() in SERVICES and match[2].lower() in settings_of(match[1].lower()).model_fields
+    )
 
 
 def config_maps(overlay: str) -> dict[str, dict[str, str]]:
     """The ConfigMaps an overlay renders, by name without the generator's hash."""
-    return {re.sub(r"-[a-z0-9]{10}$", "", c["metadata"]["name"]): c["data"] for c in of_kind(render(overlay), "ConfigMap")}
+    return {
+        re.sub(r"-[a-z0-9]{10}$", "", c["metadata"]["name"]): c["data"] for c in of_kind(render(overlay), "ConfigMap")
+    }
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
