@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 PACKAGES := -e libs/common -e libs/cli \
 	-e services/ingest -e services/insight -e services/journey -e services/actions -e services/gateway
 
-.PHONY: install up test lint typecheck imports format bench clean lock eval models
+.PHONY: install up test lint typecheck imports format bench clean lock eval models deploy-check
 
 $(STAMP): constraints.txt requirements-dev.txt libs/*/pyproject.toml services/*/pyproject.toml
 	@start=$$(date +%s); \
@@ -59,6 +59,13 @@ models: install
 		transformers onnx onnxruntime tokenizers numpy
 	HF_HUB_OFFLINE=1 $(MODELS_VENV)/bin/python services/insight/tools/export_encoder.py
 	$(BIN)/python services/insight/tools/train_heads.py
+
+# Offline checks of the deployment files: render each kustomize overlay (kubectl kustomize) and validate it strictly
+# against the Kubernetes schemas, the operating policy, hadolint, the Compose spec, the alert rules and dashboard
+# against the metrics the code exports, and docs/operations.md's commands. No cluster or Docker engine needed. The
+# migration-wait test needs Postgres, so it runs in `make test` only.
+deploy-check: install
+	$(BIN)/pytest tests/deploy -q --deselect tests/deploy/test_wait_for_migrations.py::test_waits_until_migrated_then_lets_the_service_start
 
 # Re-pin every third-party dependency after changing a pyproject.toml.
 lock: install

@@ -6,9 +6,9 @@ from __future__ import annotations
 import functools
 import json
 import re
+from importlib.resources import files
 from typing import Any
 
-import importlib_resources
 import jsonschema
 from referencing import Registry, Resource
 
@@ -227,9 +227,7 @@ CUSTOM: dict[tuple[str, str], dict[str, Any]] = {
 
 
 def _schema_dir(version: str) -> Any:
-    return importlib_resources.files("kubernetes_validate").joinpath(
-        "kubernetes-json-schema", f"v{version}-local-strict"
-    )
+    return files("kubernetes_validate").joinpath("kubernetes-json-schema", f"v{version}-local-strict")
 
 
 @functools.cache
