@@ -193,7 +193,7 @@ async function route() {
   try {
     const content = await view({ from, to }, rest.map(decodeURIComponent));
     if (main.dataset.from !== from) return; // a newer render replaced this one
-    main.replaceChildren(...[content].flat());
+    main.replaceChildren(...[content].flat().filter((x) => x !== null && x !== undefined && x !== false));
   } catch (exc) {
     if (exc.status === 401) return;
     main.replaceChildren(h("p", { class: "error", role: "alert" }, `Could not load this view: ${exc.message}`));
@@ -517,7 +517,8 @@ async function themes(p, [selected]) {
     api("/v1/insights/themes", { params: { from: p.from, to: p.to } }),
     api("/v1/insights/alerts", { params: { limit: 100 } }),
   ]);
-  const alerts = alertList.alerts;
+  const rank = { high: 0, medium: 1, low: 2 };
+  const alerts = [...alertList.alerts].sort((a, b) => (rank[a.severity] ?? 3) - (rank[b.severity] ?? 3));
   const open = alerts.filter((a) => a.status === "open");
   const spike = alerts.find((a) => a.kind === "volume_spike" && a.key !== "all");
   const topic = selected || spike?.key || themeList.themes[0]?.topic;
@@ -556,7 +557,7 @@ async function themeDetail(topic, p, alerts) {
   ]);
   const points = series.series[0]?.points || [];
   const windows = alerts.filter((a) => a.key === topic).map((a) => [new Date(a.evidence?.window?.from), new Date(a.evidence?.window?.to)]);
-  const inAlert = (pt) => windows.some(([a, b]) => new Date(pt.start) >= new Date(a.getTime() - 6 * 86400_000) && new Date(pt.start) < b);
+  const inAlert = (pt) => windows.some(([a, b]) => new Date(pt.start) >= a && new Date(pt.start) < new Date(b.getTime() + 6 * 86400_000));
   return h("div", { class: "grid wide", "data-test": "theme-detail", "data-topic": topic },
     panel(`Daily volume: ${label(topic)}`, barChart(points, { title: `Daily feedback about ${label(topic)}; days near an alert in red`, hot: inAlert }),
       h("p", { class: "legend" }, h("span", {}, h("i", { style: "background: var(--bad)" }), "the week of an alert"))),
@@ -595,9 +596,12 @@ async function journey(p) {
     api("/v1/journeys/paths", { params: { from: p.from, to: p.to } }),
     api("/v1/journeys/friction", { params: { from: p.from, to: p.to } }),
     api("/v1/journeys/stages", { params: { from: p.from, to: p.to } }),
-    api("/v1/journeys/at-risk", { params: { limit: 25 } }),
+    api("/v1/journeys/at-risk", { params: { limit: 100 } }),
   ]);
   const points = friction.friction || [];
+  // Those who already left are history; the list shows the customers who can still be kept.
+  const savable = risk.customers.filter((c) => c.current_stage !== "churned").slice(0, 25);
+  const churned = risk.customers.length - risk.customers.filter((c) => c.current_stage !== "churned").length;
   const withSentiment = stages.stages.filter((st) => st.sentiment !== null);
   const sentimentBars = s("svg", { class: "chart", viewBox: `0 0 560 ${24 * withSentiment.length + 10}`, role: "img", "aria-label": "Mean sentiment by stage" });
   withSentiment.forEach((st, i) => {
@@ -640,7 +644,8 @@ async function journey(p) {
         { label: "Why", cell: (r) => (r.reasons || []).map((x) => label(x.signal)).join(", ") },
         { label: "Stage", cell: (r) => label(r.current_stage) },
         { label: "Value", num: true, cell: (r) => money(r.value) },
-      ], risk.customers))),
+      ], savable, { rowAttrs: (r) => ({ "data-test": "risk-row", "data-customer": r.customer_id }) }),
+      h("p", { class: "muted" }, `${churned} customers of the top ${risk.customers.length} have already churned and are not listed.`))),
   ];
 }
 
@@ -650,7 +655,7 @@ async function actions(p, [kind = ""]) {
   const impacts = Object.fromEntries(await Promise.all(resolvedImprovements.map(async (i) => [i.id, await api(`/v1/actions/${i.id}/impact`).catch(() => null)])));
   const report = sla.groups?.[0] || {};
   const byStatus = Object.fromEntries(STATUSES.map((st) => [st, items.filter((i) => i.status === st)]));
-  const shown = 40;
+  const shown = 12;
   const column = (st) =>
     h("section", { class: "column", "aria-label": `${label(st)} items` },
       h("h2", {}, label(st), h("span", { class: "pill", "data-test": `count-${st}` }, String(byStatus[st].length))),
