@@ -368,7 +368,7 @@ class _Builder:
         candidates = [c for c in self.customers if c.fate != "stalled" and c.joined < plan.spike_from]
         if not candidates:
             return
-        for _ in range(max(5, customers // 40)):
+        for _ in range(max(5, customers // 15)):
             c = rng.choice(candidates)
             at = plan.spike_from + timedelta(seconds=rng.random() * (plan.spike_to - plan.spike_from).total_seconds())
             self.say(c, at, "intercom" if rng.random() < 0.3 else "api", "chat" if rng.random() < 0.3 else "in_app",

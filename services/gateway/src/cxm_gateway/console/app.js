@@ -196,7 +196,7 @@ async function route() {
     main.replaceChildren(...[content].flat().filter((x) => x !== null && x !== undefined && x !== false));
   } catch (exc) {
     if (exc.status === 401) return;
-    main.replaceChildren(h("p", { class: "error", role: "alert" }, `Could not load this view: ${exc.message}`));
+    main.replaceChildren(h("p", { class: "error", role: "alert", "data-test": "view-error" }, `Could not load this view: ${exc.message}`));
   }
   main.dataset.ready = "true";
 }
