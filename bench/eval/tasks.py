@@ -13,6 +13,8 @@ from bench.eval import metrics
 from bench.eval.datasets import Tweet
 from cxm_insight.nlp.analysis import EMOTIONS, INTENTS, SENTIMENTS, URGENCIES, AnalysisInput, TextAnalysis
 from cxm_insight.nlp.analyzer import Analyzer
+from cxm_insight.nlp.encoder import Encoder
+from cxm_insight.nlp.heads import Heads
 from cxm_insight.nlp.learning import LabelExample, train_tenant_model
 from cxm_insight.nlp.linear import fit_linear
 from cxm_insight.nlp.taxonomy import DEFAULT_TAXONOMY
@@ -75,18 +77,20 @@ class TaskResult:
 class MemoAnalyzer(Analyzer):
     """An Analyzer that remembers embeddings by text, so k-fold training does not re-encode the same tweets."""
 
-    _memo: dict[str, np.ndarray]
+    def __init__(self, encoder: Encoder, heads: Heads) -> None:
+        """Wrap the encoder and heads with an empty memo."""
+        super().__init__(encoder, heads)
+        self._memo: dict[str, np.ndarray] = {}
 
     def embed(self, cleaned: Sequence[str]) -> np.ndarray:
         """Embeddings of cleaned texts, encoding only the ones not seen before."""
-        memo = self.__dict__.setdefault("_memo", {})
-        missing = list(dict.fromkeys(t for t in cleaned if t not in memo))
+        missing = list(dict.fromkeys(t for t in cleaned if t not in self._memo))
         if missing:
             for text, vector in zip(missing, super().embed(missing), strict=True):
-                memo[text] = vector
+                self._memo[text] = vector
         if not cleaned:
             return np.zeros((0, 384), dtype=np.float32)
-        return np.vstack([memo[t] for t in cleaned])
+        return np.vstack([self._memo[t] for t in cleaned])
 
 
 def analyze(analyzer: Analyzer, texts: Sequence[str]) -> list[TextAnalysis]:

@@ -35,12 +35,12 @@ if TYPE_CHECKING:
 EVIDENCE_CHARS = 240
 _INDEX_CACHE_SIZE = 32
 # Logit nudges from unambiguous cues, on top of the intent head (which sees the same cues only as features).
-_INTENT_NUDGES: tuple[tuple[str, str, float], ...] = (
-    ("churn", "churn_threat", 2.5),
-    ("suggestion", "suggestion", 0.8),
-    ("question_mark", "question", 0.6),
-    ("thanks", "praise", 0.6),
-)
+_INTENT_NUDGES: dict[str, tuple[str, float]] = {
+    "churn": ("churn_threat", 2.5),
+    "suggestion": ("suggestion", 0.8),
+    "question_mark": ("question", 0.6),
+    "thanks": ("praise", 0.6),
+}
 
 
 @dataclass(frozen=True)
@@ -80,10 +80,9 @@ class Analyzer:
         emotions = self.heads.emotions.predict_proba(x)
         intent_logits = self.heads.intent.logits(x)
         for i, text in enumerate(cleaned):
-            for cue in matched(text, *(c for c, _, _ in _INTENT_NUDGES)):
-                for name, intent, bonus in _INTENT_NUDGES:
-                    if name == cue:
-                        intent_logits[i, INTENTS.index(intent)] += bonus
+            for cue in matched(text, *_INTENT_NUDGES):
+                intent, bonus = _INTENT_NUDGES[cue]
+                intent_logits[i, INTENTS.index(intent)] += bonus
         # Intent follows tone: a negative text is rarely praise, a positive one rarely a complaint, and a text with
         # a clear tone says something ("other" is for greetings, references and the like).
         tone = sentiment[:, SENTIMENTS.index("positive")] - sentiment[:, SENTIMENTS.index("negative")]
