@@ -229,7 +229,12 @@ def routers(ctx: ActionsContext) -> list[APIRouter]:
         )
         return {"id": comment_id, "action_id": action_id}
 
-    @router.post("/v1/actions/{action_id}/assign", summary="Give an item an owner or team")
+    @router.post(
+        "/v1/actions/{action_id}/assign",
+        status_code=204,
+        response_class=Response,
+        summary="Give an item an owner or team",
+    )
     async def post_assign(action_id: uuid.UUID, body: AssignIn, tenant: Writer) -> Response:
         await write(tenant, lambda conn: items.assign(conn, tenant, action_id, body.owner, body.team))
         return Response(status_code=204)

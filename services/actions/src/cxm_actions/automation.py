@@ -91,9 +91,8 @@ class Automation:
             "channel": d.get("channel"), "topics": topics, "intent": d.get("intent"),
             "sentiment_label": sentiment.get("label"),
         }  # fmt: skip
-        trigger = Trigger(
-            "detractor_feedback", str(event.id), datetime.fromisoformat(d["occurred_at"]), str(customer), data
-        )
+        # The SLA clock starts when cxm learns of the feedback, not when it was given.
+        trigger = Trigger("detractor_feedback", str(event.id), self.now(), str(customer), data)
         await self._run(conn, event, trigger, topics=topics, intent=d.get("intent"), signals=[])
 
     async def _alert(self, conn: AsyncConnection, event: Envelope) -> None:
@@ -118,8 +117,10 @@ class Automation:
         )  # fmt: skip
         if d.get("level") != "high":
             return
-        data = {k: d.get(k) for k in ("score", "level", "reasons", "value")}
         signals = [r.get("signal") for r in d.get("reasons") or [] if isinstance(r, dict)]
+        if "churned" in signals:
+            return  # already gone: winning them back is another play than retention outreach
+        data = {k: d.get(k) for k in ("score", "level", "reasons", "value")}
         trigger = Trigger("churn_risk_high", str(event.id), self.now(), d["customer_id"], data)
         await self._run(conn, event, trigger, signals=[s for s in signals if isinstance(s, str)])
 

@@ -71,7 +71,35 @@ def merge(own: dict[str, Any], services: dict[str, dict[str, Any]]) -> dict[str,
                 continue
             if path.startswith("/v1/") and not path.startswith(("/v1/webhooks/", "/v1/admin/")):
                 operation.setdefault("security", [{"apiKey": []}])
+            if path.startswith("/v1/") and not path.startswith("/v1/webhooks/"):
+                _document_problems(operation, method, has_params="{" in path)
     return doc
+
+
+# Every error is `application/problem+json`; these are the statuses any API operation may answer, whatever its route:
+# the gateway's authentication, scopes, limits and content checks, and the services' validation and state checks.
+_ERRORS = {
+    "400": "The request cannot be read (e.g. a cursor this API did not return).",
+    "401": "No API key, or not a valid one.",
+    "403": "The key lacks the scope this operation needs.",
+    "413": "The request is too large.",
+    "422": "The request is well-formed but invalid; `errors` says where.",
+    "429": "Too many requests for this key: wait `Retry-After` seconds.",
+    "503": "Temporarily unavailable (the database or a service): retry after `Retry-After` seconds.",
+}
+
+
+def _document_problems(operation: dict[str, Any], method: str, *, has_params: bool) -> None:
+    responses: dict[str, Any] = operation.setdefault("responses", {})
+    codes = dict(_ERRORS)
+    if has_params:
+        codes["404"] = "Nothing by that id for this tenant (another tenant's id is the same as none)."
+    if method in ("post", "put", "patch", "delete"):
+        codes["409"] = "The operation does not apply to the current state; `detail` says why."
+        codes["415"] = "Send `application/json`."
+    problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    for code, description in codes.items():
+        responses[code] = {"description": description, "content": problem}
 
 
 class MergedDocument:

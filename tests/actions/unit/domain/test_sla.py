@@ -125,3 +125,19 @@ def test_empty_report_and_unknown_grouping() -> None:
     assert sla_report([], {}, by="team") == []
     with pytest.raises(ValueError, match="unknown grouping 'region'"):
         sla_report([], {}, by="region")
+
+
+def test_back_dated_history_does_not_count_as_response_time() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from cxm_actions.domain.lifecycle import ActionState
+    from cxm_actions.domain.sla import sla_report
+
+    now = datetime(2026, 5, 1, tzinfo=UTC)
+    imported = ActionState(
+        id="a", kind="improvement", status="resolved", priority="medium", owner=None, team=None, due_at=None,
+        customer_id=None, links={}, root_cause=None, created_at=now, first_response_at=now - timedelta(days=30),
+        resolved_at=now - timedelta(days=30), breached_at=None,
+    )  # fmt: skip
+    [report] = sla_report([imported], {}, by="all")
+    assert report.median_first_response_s is None and report.median_close_s is None and report.resolved == 1

@@ -92,8 +92,17 @@ def _report(group: str, items: list[ActionState], recoveries: Mapping[str, bool 
     resolved = [item for item in items if item.resolved_at is not None]
     overdue = [i for i in items if i.resolved_at is None and is_open(i.status) and i.breached_at is not None]
     known = len(resolved) + len(overdue)
-    first = [(i.first_response_at - i.created_at).total_seconds() for i in items if i.first_response_at is not None]
-    close = [(i.resolved_at - i.created_at).total_seconds() for i in resolved if i.resolved_at is not None]
+    # Back-dated history (an imported item resolved "before" it was recorded) says nothing about response times.
+    first = [
+        (i.first_response_at - i.created_at).total_seconds()
+        for i in items
+        if i.first_response_at is not None and i.first_response_at >= i.created_at
+    ]
+    close = [
+        (i.resolved_at - i.created_at).total_seconds()
+        for i in resolved
+        if i.resolved_at is not None and i.resolved_at >= i.created_at
+    ]
     recovered = [r for r in (recoveries.get(item.id) for item in items) if r is not None]
     return SlaReport(
         group=group,
