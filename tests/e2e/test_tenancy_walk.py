@@ -5,11 +5,15 @@ The walk reads the document at run time, so it covers each service's routes as s
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import re
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,6 +21,7 @@ import pytest
 
 from cxm_common.auth import SCOPES
 from tests.e2e.conftest import System
+from tests.ingest import signers
 
 SKIPPED_PREFIXES = ("/v1/webhooks/", "/v1/admin/")  # signed by their source / the operator: tested on their own
 STREAMING = {"/v1/stream"}
@@ -257,3 +262,274 @@ def test_the_bad_input_corpus_gets_clear_4xx_never_5xx(walk: Walk) -> None:
     assert huge_header.status_code in (400, 431)
     unknown_method = walk.client.request("PROPFIND", "/v1/api-keys", headers=bearer(key))
     assert unknown_method.status_code == 405 and unknown_method.headers.get("allow")
+
+
+# --- Webhooks: every source, on a real connection, signed as the source signs -------------------------------------
+
+WEBHOOK_FIXTURES = Path(__file__).parents[1] / "ingest" / "fixtures" / "webhooks"
+SALESFORCE_ORG = "00D5g000004ExAm"  # the fixture's 18-character org id, in its 15-character form
+GENERIC_EVENT = b'{"type": "feedback", "data": {"channel": "chat", "customer": {"id": "hook-1"}, "text": "hello"}}'
+XML_BOMB = (
+    b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+    + b"".join(b'<!ENTITY lol%d "%s">' % (i, (b"&lol%d;" % (i - 1) if i > 1 else b"&lol;") * 10) for i in range(1, 10))
+    + b"]><lolz>&lol9;</lolz>"
+)
+XML_BAD_BODIES = [
+    XML_BOMB,
+    b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>',
+    b'<?xml version="1.0"?><!DOCTYPE x SYSTEM "http://127.0.0.1:9/x.dtd"><x/>',
+    b'<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envel',
+    b"<a>" * 10_000 + b"</a>" * 10_000,
+    b"<x>\xff\xfe</x>",
+    b"<x>\x00</x>",
+    b"",
+    b"{}",
+]
+FORM_BAD_BODIES = [
+    b"Body=%FF%FE&From=%2B1",
+    b"Body=a%00b&From=%2B1&MessageSid=SMx",
+    b"&".join([b"a=1"] * 100_000),
+    b"=",
+]
+SIGNS_TIME = {"zendesk", "hubspot", "generic"}
+
+
+@dataclass
+class Hook:
+    """A real connection of one source, and how that source would sign a request to it."""
+
+    source: str
+    connection: dict[str, Any]
+    valid: bytes
+    content_type: str
+    secret: str
+
+    @property
+    def public_url(self) -> str:
+        """The URL the source is told to call, which some sources sign."""
+        return str(self.connection["webhook_url"])
+
+    @property
+    def path(self) -> str:
+        return "/" + self.public_url.split("/", 3)[3]
+
+    def signed(self, body: bytes, *, content_type: str | None = None, at: int = 0) -> tuple[str, dict[str, str]]:
+        """The path (with any signed query) and headers of an authentic request carrying `body`, signed `at` s off."""
+        content_type = content_type or self.content_type
+        now = int(time.time()) + at
+        s, path, headers = self.secret, self.path, {"content-type": content_type}
+        if self.source == "zendesk":
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
+            headers |= signers.zendesk_headers(s, body, stamp)
+        elif self.source == "hubspot":
+            if at:
+                headers |= signers.hubspot_headers(s, self.public_url, body, str(now * 1000))
+            else:  # v1 signs the raw bytes, so it can sign anything a test sends
+                signature = hashlib.sha256(s.encode() + body).hexdigest()
+                headers |= {"x-hubspot-signature-version": "v1", "x-hubspot-signature": signature}
+        elif self.source == "intercom":
+            headers |= signers.intercom_headers(s, body)
+        elif self.source == "typeform":
+            headers |= signers.typeform_headers(s, body)
+        elif self.source == "surveymonkey":
+            api_key, api_secret = s.split("&")
+            headers |= signers.surveymonkey_headers(api_key, api_secret, body)
+        elif self.source == "freshdesk":
+            headers |= signers.freshdesk_headers(self.connection["config"]["username"], s)
+        elif self.source == "twilio":
+            if content_type.startswith("application/x-www-form-urlencoded"):
+                headers |= signers.twilio_headers(s, self.public_url, body.decode("utf-8", "replace"))
+            else:
+                url, signed = signers.twilio_json_request(s, self.public_url, body)
+                headers |= signed
+                path += url[len(self.public_url) :]
+        elif self.source == "generic":
+            headers |= signers.standard_webhooks_headers(s, f"msg_{hashlib.sha256(body).hexdigest()}", str(now), body)
+        headers["content-type"] = content_type
+        return path, headers
+
+    def forgeries(self) -> Iterator[tuple[str, str, dict[str, str], bytes]]:
+        """Requests with the valid body that no holder of the secret sent: (what, path, headers, body)."""
+        path, headers = self.signed(self.valid)
+        signature = next((k for k in SIGNATURE_HEADERS if k in headers), None)
+        if signature:
+            value = headers[signature]
+            yield "missing signature", path, {k: v for k, v in headers.items() if k != signature}, self.valid
+            yield "empty signature", path, {**headers, signature: ""}, self.valid
+            yield "truncated signature", path, {**headers, signature: value[: len(value) // 2]}, self.valid
+            yield "wrong scheme", path, {**headers, signature: "sha512=" + value.split("=", 1)[-1]}, self.valid
+            wrong = Hook(self.source, self.connection, self.valid, self.content_type, _wrong_secret(self))
+            yield "wrong secret", *wrong.signed(self.valid), self.valid
+            if self.content_type == "application/json" and signature != "authorization":  # Basic auth signs no body
+                reserialised = json.dumps(json.loads(self.valid), separators=(",", ":")).encode()
+                yield "signed, then re-serialised", path, headers, reserialised
+        else:  # the URL token is the secret
+            base, token = path.rsplit("/", 1)
+            yield "missing URL token", base, headers, self.valid
+            yield "wrong URL token", f"{base}/{token[::-1]}", headers, self.valid
+            yield "truncated URL token", f"{base}/{token[: len(token) // 2]}", headers, self.valid
+        if self.source in SIGNS_TIME:
+            for offset in (-301, 301):
+                yield f"signed {offset:+d} s away", *self.signed(self.valid, at=offset), self.valid
+
+    def bad_bodies(self) -> list[tuple[bytes, str]]:
+        """The corpus for this source, in its own content type where the source has one."""
+        if self.source == "salesforce":
+            return [(body, "text/xml; charset=utf-8") for body in XML_BAD_BODIES]
+        own = [(body, self.content_type) for body, _ in BAD_BODIES]
+        if self.source == "twilio":
+            own += [(body, self.content_type) for body in FORM_BAD_BODIES]
+        return own
+
+
+SIGNATURE_HEADERS = (
+    "x-zendesk-webhook-signature",
+    "x-hubspot-signature",
+    "x-hub-signature",
+    "typeform-signature",
+    "sm-signature",
+    "authorization",
+    "x-twilio-signature",
+    "webhook-signature",
+)
+
+
+def _wrong_secret(hook: Hook) -> str:
+    if hook.source == "generic":
+        return "whsec_" + base64.b64encode(b"not the connection's secret").decode()
+    return "a&b" if hook.source == "surveymonkey" else "not-the-secret"
+
+
+def _fixture(name: str) -> bytes:
+    return (WEBHOOK_FIXTURES / name).read_bytes()
+
+
+@dataclass(frozen=True)
+class Source:
+    """How to connect one source: its config, where its secret is, a body it sends and that body's content type."""
+
+    config: dict[str, str]
+    secret: Callable[[dict[str, Any]], str]
+    valid: bytes
+    content_type: str = "application/json"
+
+
+HOOKS = {
+    "zendesk": Source({"signing_secret": "zd"}, lambda c: "zd", _fixture("zendesk_ticket_created.json")),
+    "hubspot": Source({"client_secret": "hs"}, lambda c: "hs", _fixture("hubspot_batch.json")),
+    "intercom": Source({"client_secret": "ic"}, lambda c: "ic", _fixture("intercom_conversation_rating.json")),
+    "typeform": Source({"secret": "tf"}, lambda c: "tf", _fixture("typeform_form_response.json")),
+    "surveymonkey": Source(
+        {"api_key": "sm-key", "api_secret": "sm"},
+        lambda c: "sm-key&sm",
+        _fixture("surveymonkey_response_completed.json"),
+    ),
+    "freshdesk": Source({}, lambda c: c["config"]["password"], _fixture("freshdesk_ticket.json")),
+    "salesforce": Source(
+        {"organization_id": SALESFORCE_ORG},
+        lambda c: c["config"]["token"],
+        _fixture("salesforce_outbound_message.xml"),
+        "text/xml; charset=utf-8",
+    ),
+    "delighted": Source({}, lambda c: c["config"]["token"], _fixture("delighted_survey_response.json")),
+    "twilio": Source(
+        {"auth_token": "tw"}, lambda c: "tw", _fixture("twilio_sms.form"), "application/x-www-form-urlencoded"
+    ),
+    "generic": Source({}, lambda c: c["config"]["secret"], GENERIC_EVENT),
+}
+
+
+@pytest.fixture(scope="module")
+def hooks_tenant(system: System) -> dict[str, str]:
+    """A tenant of its own, so that what the webhooks store never widens the tenancy walk."""
+    return system.new_tenant("webhooks")
+
+
+def connect(walk: Walk, tenant: dict[str, str], source: str) -> Hook:
+    """A new connection of this source, so each test reads only its own delivery log."""
+    spec = HOOKS[source]
+    response = walk.client.post(
+        "/v1/connections",
+        json={"source": source, "name": source, "config": spec.config},
+        headers=bearer(tenant["api_key"]),
+    )
+    assert response.status_code == 201, response.text
+    connection = response.json()
+    return Hook(source, connection, spec.valid, spec.content_type, spec.secret(connection))
+
+
+def outcomes(walk: Walk, tenant: dict[str, str], hook: Hook) -> list[str]:
+    response = walk.client.get(
+        f"/v1/connections/{hook.connection['id']}/deliveries", params={"limit": 500}, headers=bearer(tenant["api_key"])
+    )
+    return [d["outcome"] for d in response.json()["items"]]
+
+
+@pytest.mark.parametrize("source", sorted(HOOKS))
+def test_a_webhook_delivery_is_stored_once_and_its_replay_is_a_2xx_no_op(
+    walk: Walk, hooks_tenant: dict[str, str], source: str
+) -> None:
+    hook = connect(walk, hooks_tenant, source)
+    path, headers = hook.signed(hook.valid)
+    first = walk.client.post(path, content=hook.valid, headers=headers)
+    replay = walk.client.post(path, content=hook.valid, headers=headers)
+    assert 200 <= first.status_code < 300 and 200 <= replay.status_code < 300, (first.text, replay.text)
+    assert sorted(outcomes(walk, hooks_tenant, hook)) == ["accepted", "duplicate"]
+
+
+@pytest.mark.parametrize("source", sorted(HOOKS))
+def test_forged_webhooks_are_refused_and_store_nothing(walk: Walk, hooks_tenant: dict[str, str], source: str) -> None:
+    hook = connect(walk, hooks_tenant, source)
+    for what, path, headers, body in hook.forgeries():
+        response = walk.client.post(path, content=body, headers=headers)
+        # Never 404/410: Typeform disables a hook that answers them, and a forger learns nothing from the status.
+        assert 400 <= response.status_code < 500 and response.status_code not in (404, 410), (
+            what,
+            response.status_code,
+            response.text,
+        )
+    assert "accepted" not in outcomes(walk, hooks_tenant, hook)
+
+
+@pytest.mark.parametrize("source", sorted(SIGNS_TIME))
+def test_signed_timestamps_299_seconds_away_are_accepted(walk: Walk, hooks_tenant: dict[str, str], source: str) -> None:
+    hook = connect(walk, hooks_tenant, source)
+    for offset in (-299, 299):
+        path, headers = hook.signed(hook.valid, at=offset)
+        response = walk.client.post(path, content=hook.valid, headers=headers)
+        assert 200 <= response.status_code < 300, (offset, response.status_code, response.text)
+
+
+@pytest.mark.parametrize("source", sorted(HOOKS))
+def test_authentic_webhooks_with_bad_bodies_get_a_4xx_or_an_ack_and_store_nothing(
+    walk: Walk, hooks_tenant: dict[str, str], source: str
+) -> None:
+    hook = connect(walk, hooks_tenant, source)
+    for body, content_type in hook.bad_bodies():
+        path, headers = hook.signed(body, content_type=content_type)
+        started = time.monotonic()
+        response = walk.client.post(path, content=body, headers=headers)
+        # A source retries what is not 2xx, so an authentic body with nothing usable in it may be acknowledged.
+        assert response.status_code < 500 and response.status_code not in (404, 410), (
+            body[:60],
+            response.status_code,
+            response.text,
+        )
+        assert time.monotonic() - started < 5, ("slow to refuse", body[:60])
+    assert "accepted" not in outcomes(walk, hooks_tenant, hook)
+
+
+@pytest.mark.parametrize("source", sorted(HOOKS))
+def test_oversized_and_mistyped_webhooks_are_refused(walk: Walk, hooks_tenant: dict[str, str], source: str) -> None:
+    hook = connect(walk, hooks_tenant, source)
+    oversized = b"a" * (11 * 1024 * 1024)
+    path, headers = hook.signed(oversized)
+    with_length = walk.client.post(path, content=oversized, headers=headers)
+    chunked = walk.client.post(
+        path, content=iter([oversized[i : i + 65536] for i in range(0, len(oversized), 65536)]), headers=headers
+    )
+    assert with_length.status_code == chunked.status_code == 413, (with_length.text, chunked.text)
+    other = "application/json" if hook.content_type != "application/json" else "text/xml; charset=utf-8"
+    path, headers = hook.signed(hook.valid, content_type=other)
+    response = walk.client.post(path, content=hook.valid, headers=headers)
+    assert response.status_code < 500, response.text
