@@ -6,7 +6,9 @@ The walk reads the document at run time, so it covers each service's routes as s
 from __future__ import annotations
 
 import base64
+import csv
 import hashlib
+import io
 import json
 import re
 import time
@@ -262,6 +264,150 @@ def test_the_bad_input_corpus_gets_clear_4xx_never_5xx(walk: Walk) -> None:
     assert huge_header.status_code in (400, 431)
     unknown_method = walk.client.request("PROPFIND", "/v1/api-keys", headers=bearer(key))
     assert unknown_method.status_code == 405 and unknown_method.headers.get("allow")
+
+
+def chunks(body: bytes, size: int = 65_536) -> Iterator[bytes]:
+    """The body as a stream, so the request carries no Content-Length."""
+    for start in range(0, len(body), size):
+        yield body[start : start + size]
+
+
+def test_an_oversized_body_without_content_length_is_413(walk: Walk) -> None:
+    oversized = b"a" * (11 * 1024 * 1024)
+    for op in operations(walk.doc):
+        if op.has_body:
+            url = op.url({p: str(uuid.uuid4()) for p in op.params})
+            headers = {**bearer(walk.a["api_key"]), "content-type": "application/json"}
+            response = walk.client.request(op.method, url, content=chunks(oversized), headers=headers)
+            assert response.status_code == 413, (op, response.status_code)
+
+
+UNICODE_TEXTS = [
+    "\u202eright-to-left override\u202c and \u05e9\u05dc\u05d5\u05dd \u0645\u0631\u062d\u0628\u0627",
+    "zero\u200bwidth\u200c\u200djoiners\ufeff and \U0001f469\u200d\U0001f469\u200d\U0001f467",
+    "combining: e\u0301 a\u0308 n\u0303 Z\u0351\u0364\u0349\u0324 and \u1100\u1161\u11a8",
+]
+INJECTIONS = [
+    "' OR 1=1 --",
+    '<script>alert("x")</script>',
+    "{{7*7}} ${7*7}",
+    "${jndi:ldap://127.0.0.1:9/a}",
+    '=HYPERLINK("https://example.invalid","click")',
+    "+1+2",
+    "-3+4",
+    "@SUM(1,1)",
+]
+
+
+def test_unicode_and_injection_text_is_stored_verbatim_and_escaped_in_csv(walk: Walk) -> None:
+    headers = bearer(walk.a["api_key"])
+    sent = {}
+    for text in UNICODE_TEXTS + INJECTIONS:
+        made = walk.client.post("/v1/feedback", json={"channel": "chat", "text": text}, headers=headers)
+        assert made.status_code == 202, (text, made.text)
+        sent[made.json()["id"]] = text
+    for feedback_id, text in sent.items():
+        read = walk.client.get(f"/v1/feedback/{feedback_id}", headers=headers)
+        assert read.headers["content-type"].startswith("application/json")
+        assert read.json()["text"] == text
+    export = walk.client.get("/v1/feedback/export", params={"format": "csv"}, headers=headers)
+    rows = {row["id"]: row["text"] for row in csv.DictReader(io.StringIO(export.text))}
+    for feedback_id, text in sent.items():
+        # A spreadsheet runs a cell that starts with = + - @ as a formula: the export quotes it with a leading '.
+        expected = "'" + text if text.startswith(("=", "+", "-", "@")) else text
+        assert rows[feedback_id] == expected, (text, rows[feedback_id])
+
+
+def test_a_tenant_id_in_the_body_or_in_spoofed_headers_changes_nothing(walk: Walk) -> None:
+    mine, theirs = walk.a, walk.b
+    spoofed = {
+        **bearer(mine["api_key"]),
+        "X-Tenant-Id": theirs["tenant_id"],
+        "X-Tenant": theirs["tenant_id"],
+        "X-Forwarded-For": "10.0.0.1",
+        "X-Forwarded-Host": "internal.invalid",
+        "X-Forwarded-Proto": "https",
+        "X-Cxm-Tenant": theirs["tenant_id"],
+        "X-Real-IP": "10.0.0.1",
+        "Forwarded": "for=10.0.0.1;host=internal.invalid",
+    }
+    body = {"channel": "chat", "text": "whose is this?", "tenant_id": theirs["tenant_id"]}
+    made = walk.client.post("/v1/feedback", json=body, headers=spoofed)
+    assert made.status_code in (202, 422), made.text  # ignored, or refused as an unknown field: never stored as B's
+    made = walk.client.post("/v1/feedback", json={"channel": "chat", "text": "whose is this?"}, headers=spoofed)
+    assert made.status_code == 202, made.text
+    feedback_id = made.json()["id"]
+    assert walk.client.get(f"/v1/feedback/{feedback_id}", headers=bearer(mine["api_key"])).status_code == 200
+    assert walk.client.get(f"/v1/feedback/{feedback_id}", headers=bearer(theirs["api_key"])).status_code == 404
+    listed = walk.client.get("/v1/feedback", headers=spoofed).json()["items"]
+    assert all(item["tenant_id"] == mine["tenant_id"] for item in listed if "tenant_id" in item)
+    assert feedback_id in {item["id"] for item in listed}
+
+
+def cursor(position: Any) -> str:
+    return base64.urlsafe_b64encode(json.dumps(position).encode()).decode().rstrip("=")
+
+
+SOME_ID = "01a20777-e993-7429-8e93-9dbf9bda5d14"
+TAMPERED_CURSORS = [
+    cursor({"at": 1, "id": 2}),
+    cursor({"at": "yesterday", "id": SOME_ID}),
+    cursor({"at": "2026-01-01T00:00:00+00:00", "id": "not-a-uuid"}),
+    cursor({"at": "2026-01-01T00:00:00+00:00"}),
+    cursor({}),
+    cursor([]),
+    cursor({"at": None, "id": None}),
+    cursor({"at": {"$gt": ""}, "id": [SOME_ID]}),
+    "!!!",
+]
+# Times Python reads but Postgres cannot hold once they are moved to UTC (year 0 and year 10000).
+OUT_OF_RANGE_CURSORS = [
+    cursor({"at": "0001-01-01T00:00:00+14:00", "id": SOME_ID}),
+    cursor({"at": "9999-12-31T23:59:59-14:00", "id": SOME_ID}),
+]
+CURSOR_500 = (
+    "a cursor whose time leaves Postgres' range once moved to UTC (0001-01-01T00:00:00+14:00) reaches the query "
+    "unchecked: asyncpg raises OverflowError/DataError and the route answers 500"
+)
+CURSOR_ROUTES = {
+    "/v1/api-keys": CURSOR_500,
+    "/v1/actions": CURSOR_500,
+    "/v1/feedback": None,
+    # No subscription can be made on loopback (its URL must resolve to a public address): an unknown one is a 404.
+    "/v1/subscriptions/{subscription_id}/deliveries": None,
+}
+
+
+def test_the_tampered_cursor_corpus_covers_every_route_with_a_cursor(walk: Walk) -> None:
+    with_cursor = {
+        op.path
+        for op in operations(walk.doc)
+        if any(p.get("name") == "cursor" for p in op.spec.get("parameters", []) if p.get("in") == "query")
+    }
+    assert with_cursor == set(CURSOR_ROUTES)
+
+
+def cursor_statuses(walk: Walk, path: str, cursors: list[str]) -> list[tuple[str, int, str]]:
+    url = PARAM_RE.sub(lambda m: str(uuid.uuid4()), path)
+    expected = {400, 404} if "{" in path else {400}
+    answers = [(c, walk.client.get(url, params={"cursor": c}, headers=bearer(walk.a["api_key"]))) for c in cursors]
+    return [(c, r.status_code, r.text) for c, r in answers if r.status_code not in expected]
+
+
+@pytest.mark.parametrize("path", sorted(CURSOR_ROUTES))
+def test_a_tampered_cursor_is_a_400(walk: Walk, path: str) -> None:
+    assert not cursor_statuses(walk, path, TAMPERED_CURSORS)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        pytest.param(path, marks=[pytest.mark.xfail(strict=True, reason=bug)] if bug else [])
+        for path, bug in sorted(CURSOR_ROUTES.items())
+    ],
+)
+def test_a_cursor_naming_a_time_postgres_cannot_hold_is_a_400(walk: Walk, path: str) -> None:
+    assert not cursor_statuses(walk, path, OUT_OF_RANGE_CURSORS)
 
 
 # --- Webhooks: every source, on a real connection, signed as the source signs -------------------------------------
