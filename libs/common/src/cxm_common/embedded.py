@@ -156,9 +156,19 @@ class EmbeddedPostgres:
         """Stop the server (`fast`, `smart` or `immediate`); a no-op when it is not running."""
         if self.pid() is None:
             return
-        with contextlib.suppress(subprocess.CalledProcessError):
+        with contextlib.suppress(subprocess.CalledProcessError, subprocess.TimeoutExpired):
             self._run("pg_ctl", "-D", str(self.data_dir), "-w", "-t", str(int(timeout)), "-m", mode, "stop",
                       timeout=timeout + 5)  # fmt: skip
+        pid = self.pid()
+        if pid is None or not _alive(pid):
+            return
+        # Still running (a slow shutdown on a busy machine): escalate rather than leave a server behind.
+        with contextlib.suppress(subprocess.CalledProcessError, subprocess.TimeoutExpired):
+            self._run("pg_ctl", "-D", str(self.data_dir), "-w", "-t", "30", "-m", "immediate", "stop", timeout=35)
+        pid = self.pid()
+        if pid is not None and _alive(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
     def is_running(self) -> bool:
         """Say whether the server accepts connections."""
@@ -239,3 +249,14 @@ class EmbeddedNats:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait(10)
+
+
+def _alive(pid: int) -> bool:
+    """Say whether a process with this pid exists."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
