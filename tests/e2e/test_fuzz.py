@@ -24,7 +24,6 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import Case, GenerationMode
 from schemathesis.checks import not_a_server_error
-from schemathesis.core.failures import FailureGroup
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
@@ -47,9 +46,9 @@ SAFE_SUBSCRIBER = "https://127.0.0.1:9/fuzz"
 # the document leaves to each source's notes rather than listing per route.
 WEBHOOK_PREFIX = "/v1/webhooks/"
 WEBHOOK_REFUSALS = {401, 403, 404}
-# A bug the fuzz found in one operation: kept out of the general tests and reproduced by a strict xfail of its own.
+# Bugs the fuzz found in one operation, kept out of the general tests and reproduced by a test of their own.
 IMPACT_409 = "GET /v1/actions/{action_id}/impact"
-KNOWN_BUGS = {(IMPACT_409, "status_code_conformance")}
+KNOWN_BUGS: set[tuple[str, str]] = set()
 
 
 @dataclass(frozen=True)
@@ -249,12 +248,6 @@ def test_every_status_answered_is_documented(fuzz: Fuzz) -> None:
     assert {status for _, status in native} <= WEBHOOK_REFUSALS, native
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=FailureGroup,
-    reason="GET /v1/actions/{action_id}/impact answers 409 for an item that is not resolved or not linked to a topic "
-    "or stage, but the document lists 409 only for writes (POST/PUT/PATCH/DELETE)",
-)
 def test_the_impact_of_an_open_action_answers_a_documented_status(fuzz: Fuzz) -> None:
     fuzzer = fuzz.fuzzer
     case = fuzzer.schema[IMPACT_409.split(" ")[1]]["GET"].Case(path_parameters={"action_id": fuzzer.ids["action_id"]})

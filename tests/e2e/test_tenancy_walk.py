@@ -379,13 +379,9 @@ OUT_OF_RANGE_CURSORS = [
     cursor({"at": "0001-01-01T00:00:00+14:00", "id": SOME_ID}),
     cursor({"at": "9999-12-31T23:59:59-14:00", "id": SOME_ID}),
 ]
-CURSOR_500 = (
-    "a cursor whose time leaves Postgres' range once moved to UTC (0001-01-01T00:00:00+14:00) reaches the query "
-    "unchecked: asyncpg raises OverflowError/DataError and the route answers 500"
-)
-CURSOR_ROUTES = {
-    "/v1/api-keys": CURSOR_500,
-    "/v1/actions": CURSOR_500,
+CURSOR_ROUTES: dict[str, str | None] = {
+    "/v1/api-keys": None,
+    "/v1/actions": None,
     "/v1/feedback": None,
     # No subscription can be made on loopback (its URL must resolve to a public address): an unknown one is a 404.
     "/v1/subscriptions/{subscription_id}/deliveries": None,

@@ -18,7 +18,7 @@ from cxm_actions.domain.sla import sla_report
 from cxm_actions.items import state_of
 from cxm_common.crypto import KeyRing, unseal
 from cxm_common.db import driver
-from cxm_common.pagination import decode_cursor, encode_cursor
+from cxm_common.pagination import cursor_time, decode_cursor, encode_cursor
 
 _ITEM = (
     "id, kind, title, description, status, priority, owner, team, due_at, customer_id, links::text AS links, "
@@ -54,9 +54,7 @@ def after_of(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
     position = decode_cursor(cursor)
     if position is None:
         return None
-    at = datetime.fromisoformat(position["at"])
-    if at.tzinfo is None:
-        raise ValueError("cursor time without a zone")
+    at = cursor_time(position["at"])
     return at, uuid.UUID(position["id"])
 
 

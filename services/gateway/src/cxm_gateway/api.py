@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
 from pydantic import BaseModel, Field
 
 from cxm_common.auth import SCOPES, scoped
-from cxm_common.pagination import decode_cursor, encode_cursor, limit_param
+from cxm_common.pagination import cursor_time, decode_cursor, encode_cursor, limit_param
 from cxm_common.problems import StrictJsonRoute
 from cxm_common.service import Runtime
 from cxm_gateway import handlers, queries
@@ -124,7 +124,7 @@ def routers(runtime: Runtime) -> list[APIRouter]:
         after = None
         if position is not None:
             try:
-                after = (datetime.fromisoformat(position["at"]), uuid.UUID(position["id"]))
+                after = (cursor_time(position["at"]), uuid.UUID(position["id"]))
             except (KeyError, TypeError, ValueError) as exc:
                 raise HTTPException(400, "The cursor is not one this API returned.") from exc
         records = await queries.list_keys(engine, tenant, limit=limit + 1, after=after)

@@ -94,8 +94,9 @@ def _document_problems(operation: dict[str, Any], method: str, *, has_params: bo
     codes = dict(_ERRORS)
     if has_params:
         codes["404"] = "Nothing by that id for this tenant (another tenant's id is the same as none)."
+    if has_params or method in ("post", "put", "patch", "delete"):
+        codes["409"] = "The operation does not apply to the record's current state; `detail` says why."
     if method in ("post", "put", "patch", "delete"):
-        codes["409"] = "The operation does not apply to the current state; `detail` says why."
         codes["415"] = "Send `application/json`."
     problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
     for code, description in codes.items():

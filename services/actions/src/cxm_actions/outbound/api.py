@@ -17,7 +17,7 @@ from cxm_actions.outbound.subscriptions import NotFound
 from cxm_actions.outbound.targets import MAX_URL_LENGTH, TargetRefused, check_target
 from cxm_common.auth import scoped
 from cxm_common.db import set_tenant
-from cxm_common.pagination import decode_cursor, encode_cursor, limit_param
+from cxm_common.pagination import cursor_time, decode_cursor, encode_cursor, limit_param
 from cxm_common.problems import StrictJsonRoute
 
 if TYPE_CHECKING:
@@ -111,7 +111,7 @@ def _after(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
     if position is None:
         return None
     try:
-        return datetime.fromisoformat(position["at"]), uuid.UUID(position["id"])
+        return cursor_time(position["at"]), uuid.UUID(position["id"])
     except (KeyError, TypeError, ValueError) as exc:
         raise HTTPException(400, "The cursor is not one this API returned.") from exc
 
