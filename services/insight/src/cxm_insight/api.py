@@ -8,7 +8,8 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query
+import orjson
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -166,7 +167,9 @@ def routers(ctx: InsightContext) -> list[APIRouter]:
             raise HTTPException(404, f"No analysis of feedback {feedback_id} (yet).")
         return found
 
-    @router.get("/v1/insights/metrics", summary="A metric over time, bucketed and grouped")
+    @router.get(
+        "/v1/insights/metrics", response_model=dict[str, Any], summary="A metric over time, bucketed and grouped"
+    )
     async def get_metrics(
         tenant: Reader,
         metric: Metric = "nps",
@@ -176,14 +179,16 @@ def routers(ctx: InsightContext) -> list[APIRouter]:
         tz: Annotated[str, Query(max_length=64)] = "UTC",
         group_by: GroupBy | None = None,
         key: Annotated[list[str] | None, Query(max_length=50)] = None,
-    ) -> dict[str, Any]:
+    ) -> Response:
         since, until = period(from_, to)
         q = queries.SeriesQuery(metric, since, until, interval, tz, group_by, tuple(key or ()))
         try:
             queries.check_series(q)
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from exc
-        return await read(tenant, lambda conn: queries.series(conn, tenant, q))
+        found = await read(tenant, lambda conn: queries.series(conn, tenant, q))
+        # A year of daily points per group is thousands of small objects: serialised directly, not walked by FastAPI.
+        return Response(orjson.dumps(found), media_type="application/json")
 
     @router.get("/v1/insights/themes", summary="Topics with volume, sentiment, trend and sample feedback")
     async def get_themes(tenant: Reader, from_: From = None, to: To = None) -> dict[str, Any]:

@@ -143,7 +143,10 @@ async def funnel(
         f"SELECT {i} AS i, count(*)::int AS n, percentile_cont(0.5) WITHIN GROUP (ORDER BY dt) AS median FROM f{i}"
         for i in range(1, len(steps) + 1)
     )
-    rows = await (await driver(conn)).fetch(f"WITH {', '.join(ctes)} {selects} ORDER BY i", *args)
+    pg = await driver(conn)
+    # Each step's customers are kept for the next step and for the counts: in memory, not spilled to disk.
+    await pg.execute("SET LOCAL work_mem = '64MB'")
+    rows = await pg.fetch(f"WITH {', '.join(ctes)} {selects} ORDER BY i", *args)
     counts = [r["n"] for r in rows]
     out = []
     for i, (step, row) in enumerate(zip(steps, rows, strict=True)):
