@@ -36,6 +36,20 @@ ROLES = ("all", "api", "consume", "publish", "schedule")
 Background = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
 
 
+def every(seconds: float, work: Callable[[], Awaitable[object]], name: str) -> Background:
+    """A scheduler that runs `work` every `seconds` until the process stops (a failed round is retried next time)."""
+
+    async def loop(stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await work()
+            except Exception:
+                log.exception("%s round failed; retrying in %.0fs", name, seconds)
+            await sleep_or_stop(stop, seconds)
+
+    return loop
+
+
 def _none(_: Runtime) -> Sequence[Any]:
     return ()
 

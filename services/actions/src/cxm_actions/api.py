@@ -22,6 +22,7 @@ from cxm_common.auth import scoped
 from cxm_common.db import set_tenant
 from cxm_common.eventstore import retry_on_conflict
 from cxm_common.pagination import limit_param
+from cxm_common.periods import bounded
 from cxm_common.problems import StrictJsonRoute
 
 Reader = Annotated[uuid.UUID, Depends(scoped("actions:read"))]
@@ -91,21 +92,6 @@ class PlaybookIn(Strict):
     """The tenant's playbook of next best actions (a new version)."""
 
     plays: list[dict[str, Any]] = Field(max_length=500)
-
-
-def bounded(value: datetime | None, name: str) -> datetime | None:
-    """A time with a time zone, between 1970 and 9999, in UTC."""
-    if value is None:
-        return None
-    try:
-        if value.tzinfo is None:
-            raise ValueError
-        utc = value.astimezone(UTC)
-    except (ValueError, OverflowError) as exc:
-        raise HTTPException(422, f"`{name}` must be a time with a time zone, after 1970.") from exc
-    if not 1970 <= utc.year <= 9999:
-        raise HTTPException(422, f"`{name}` must be a time with a time zone, after 1970.")
-    return utc
 
 
 def routers(ctx: ActionsContext) -> list[APIRouter]:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from fastapi import APIRouter
@@ -15,9 +14,8 @@ from cxm_actions.config import Settings
 from cxm_actions.outbound import wiring as outbound
 from cxm_actions.projections import ACTIONS_READ_MODELS
 from cxm_actions.wiring import build
-from cxm_common.aio import sleep_or_stop
 from cxm_common.consumer import Subscription
-from cxm_common.service import Background, Runtime, ServiceSpec
+from cxm_common.service import Background, Runtime, ServiceSpec, every
 
 log = logging.getLogger(__name__)
 
@@ -38,20 +36,6 @@ def subscriptions(runtime: Runtime) -> Sequence[Subscription]:
         Subscription("customers", "ingest", [c.CUSTOMER_UPDATED, c.CUSTOMER_ERASED_INGEST], handler=handler),
         *outbound.subscriptions(runtime),
     ]
-
-
-def every(seconds: float, work: Callable[[], Awaitable[object]], name: str) -> Background:
-    """A scheduler that runs `work` every `seconds` until the process stops (a failed round is retried next time)."""
-
-    async def loop(stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await work()
-            except Exception:
-                log.exception("%s round failed; retrying in %.0fs", name, seconds)
-            await sleep_or_stop(stop, seconds)
-
-    return loop
 
 
 def schedulers(runtime: Runtime) -> Sequence[Background]:

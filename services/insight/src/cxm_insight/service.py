@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from fastapi import APIRouter
 
-from cxm_common.aio import sleep_or_stop
 from cxm_common.consumer import Subscription
-from cxm_common.service import Background, Runtime, ServiceSpec
+from cxm_common.service import Background, Runtime, ServiceSpec, every
 from cxm_insight import api
 from cxm_insight import contracts as c
 from cxm_insight.config import Settings
@@ -39,20 +37,6 @@ def subscriptions(runtime: Runtime) -> Sequence[Subscription]:
             handler=ctx.customers.on_event,
         ),
     ]
-
-
-def every(seconds: float, work: Callable[[], Awaitable[object]], name: str) -> Background:
-    """A scheduler that runs `work` every `seconds` until the process stops (a failed round is retried next time)."""
-
-    async def loop(stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await work()
-            except Exception:
-                log.exception("%s round failed; retrying in %.0fs", name, seconds)
-            await sleep_or_stop(stop, seconds)
-
-    return loop
 
 
 def schedulers(runtime: Runtime) -> Sequence[Background]:

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from cxm_common.auth import scoped
 from cxm_common.db import set_tenant
 from cxm_common.eventstore import retry_on_conflict
+from cxm_common.periods import bounded, period
 from cxm_common.problems import StrictJsonRoute
 from cxm_journey import queries, stage_maps
 from cxm_journey.domain.funnels import FunnelStep
@@ -79,30 +80,6 @@ def duration(text: str) -> timedelta:
     if not timedelta(minutes=1) <= value <= timedelta(days=3660):
         raise ValueError("`within` must be between one minute and ten years")
     return value
-
-
-def bounded(value: datetime | None, name: str) -> datetime | None:
-    """A time with a time zone, between 1970 and 9999, in UTC."""
-    if value is None:
-        return None
-    try:
-        if value.tzinfo is None:
-            raise ValueError
-        utc = value.astimezone(UTC)
-    except (ValueError, OverflowError) as exc:
-        raise HTTPException(422, f"`{name}` must be a time with a time zone, after 1970.") from exc
-    if not 1970 <= utc.year <= 9999:
-        raise HTTPException(422, f"`{name}` must be a time with a time zone, after 1970.")
-    return utc
-
-
-def period(from_: datetime | None, to: datetime | None, default_days: int = 30) -> tuple[datetime, datetime]:
-    """A [from, to) period; by default the last `default_days` days."""
-    until = bounded(to, "to") or datetime.now(UTC)
-    since = bounded(from_, "from") or until - timedelta(days=default_days)
-    if until <= since:
-        raise HTTPException(422, "`to` must be after `from`.")
-    return since, until
 
 
 From = Annotated[datetime | None, Query(alias="from", description="Start (inclusive), with a time zone")]
