@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
+from fastapi.telemetry import TelemetryConfig
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from sqlalchemy import text
@@ -244,6 +245,9 @@ class Runtime:
         return {"ready": ready, "service": self.spec.name, "role": self.role, "checks": checks}
 
 
+NO_FASTAPI_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
+
+
 def create_app(spec: ServiceSpec, role: str = "all", settings: CommonSettings | None = None) -> FastAPI:
     """Build the FastAPI app of one service process; resources live in its lifespan."""
     settings = settings or spec.settings_factory()
@@ -257,7 +261,9 @@ def create_app(spec: ServiceSpec, role: str = "all", settings: CommonSettings | 
         finally:
             await runtime.close()
 
-    app = FastAPI(title=spec.title, version="1.0.0", lifespan=lifespan)
+    # FastAPI's own telemetry would trace every request a second time (and each dependency and serialisation):
+    # `ObservabilityMiddleware` already makes the one server span and the latency metric.
+    app = FastAPI(title=spec.title, version="1.0.0", lifespan=lifespan, telemetry=NO_FASTAPI_TELEMETRY)
     app.state.runtime = runtime
     install_problem_handlers(app)
     app.include_router(ops_router(runtime.readiness))

@@ -31,6 +31,7 @@ from cxm_ingest.domain.records import (
     Record,
     Scores,
 )
+from cxm_ingest.groupcommit import Overloaded
 from cxm_ingest.handlers import IngestResult
 from cxm_ingest.schemas import (
     Accepted,
@@ -145,9 +146,23 @@ def routers(ctx: IngestContext) -> list[APIRouter]:
 
         return await retry_on_conflict(once, attempts=8)
 
+    async def accept_one(tenant: uuid.UUID, key: str | None, body: BaseModel, record: Record) -> Response:
+        """Store one record: with an `Idempotency-Key` on its own, else together with concurrent requests'."""
+        if key is not None:
+            return await accept(tenant, key, body, [record], one=True)
+        try:
+            record_id, duplicate = await ctx.singles.store(tenant, record)
+        except InvalidRecord as exc:
+            raise HTTPException(422, str(exc)) from exc
+        except Overloaded as exc:
+            raise HTTPException(503, "Too many records are waiting to be stored; retry shortly.",
+                                headers={"Retry-After": "1"}) from exc  # fmt: skip
+        return Response(orjson.dumps({"id": str(record_id), "duplicate": duplicate}), 202,
+                        media_type="application/json")  # fmt: skip
+
     @router.post("/v1/feedback", status_code=202, response_model=Accepted, tags=["feedback"], summary="Send feedback")
     async def post_feedback(body: FeedbackIn, tenant: Writer, idempotency_key: IdempotencyKey = None) -> Response:
-        return await accept(tenant, idempotency_key, body, [feedback_record(body)], one=True)
+        return await accept_one(tenant, idempotency_key, body, feedback_record(body))
 
     @router.post(
         "/v1/feedback/batch", status_code=202, response_model=BatchAccepted, tags=["feedback"],
@@ -163,7 +178,7 @@ def routers(ctx: IngestContext) -> list[APIRouter]:
         summary="Record an interaction",
     )  # fmt: skip
     async def post_interaction(body: InteractionIn, tenant: Writer, idempotency_key: IdempotencyKey = None) -> Response:
-        return await accept(tenant, idempotency_key, body, [interaction_record(body)], one=True)
+        return await accept_one(tenant, idempotency_key, body, interaction_record(body))
 
     @router.post(
         "/v1/interactions/batch", status_code=202, response_model=BatchAccepted, tags=["interactions"],

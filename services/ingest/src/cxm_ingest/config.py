@@ -15,6 +15,12 @@ class Settings(CommonSettings):
     delivery_retention_days: int = 14
     erasure_services: tuple[str, ...] = ("ingest", "insight", "journey")
     """The services whose part of an erasure must be done (each confirms with `<service>.customer.erased.v1`)."""
+    group_commit_max_batch: int = 200
+    """Single records (`POST /v1/feedback`, `/v1/interactions`) of one tenant stored together in one transaction."""
+    group_commit_flushes_per_tenant: int = 2
+    """Transactions of single records one tenant may have in flight in one process."""
+    group_commit_max_waiting: int = 5_000
+    """Single records waiting for a transaction in one process; beyond that a request is answered 503."""
     review_api_hosts: tuple[str, ...] = (
         "androidpublisher.googleapis.com",
         "oauth2.googleapis.com",

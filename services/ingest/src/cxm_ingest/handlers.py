@@ -41,12 +41,20 @@ class IngestResult:
     accepted: int = 0
     duplicates: int = 0
     customers: list[uuid.UUID | None] = field(default_factory=list)
+    duplicate: list[bool] = field(default_factory=list)
 
 
-def _event(type_: str, tenant: uuid.UUID, subject: uuid.UUID, data: dict[str, Any], time: datetime | None) -> Envelope:
+def _event(
+    type_: str,
+    tenant: uuid.UUID,
+    subject: uuid.UUID,
+    data: dict[str, Any],
+    time: datetime | None,
+    traceparent: str | None = None,
+) -> Envelope:
     return Envelope(
         type=type_, source=c.SOURCE, subject=str(subject), tenant_id=tenant, data=data,
-        time=time or datetime.now(UTC), traceparent=current_traceparent(),
+        time=time or datetime.now(UTC), traceparent=traceparent or current_traceparent(),
     )  # fmt: skip
 
 
@@ -73,13 +81,16 @@ class Ingest:
         connection_id: uuid.UUID | None = None,
         raw: bytes | None = None,
         before_commit: Any = None,
+        traceparents: Sequence[str | None] | None = None,
     ) -> IngestResult:
         """Store records in one transaction (retried on a concurrent conflict); duplicates change nothing."""
 
         async def once() -> IngestResult:
             async with self.engine.begin() as conn:
                 await set_tenant(conn, tenant)
-                result = await self.store_in(conn, tenant, records, connection_id=connection_id, raw=raw)
+                result = await self.store_in(
+                    conn, tenant, records, connection_id=connection_id, raw=raw, traceparents=traceparents
+                )
                 if before_commit is not None:
                     await before_commit(conn, result)
                 return result
@@ -94,8 +105,12 @@ class Ingest:
         *,
         connection_id: uuid.UUID | None = None,
         raw: bytes | None = None,
+        traceparents: Sequence[str | None] | None = None,
     ) -> IngestResult:
-        """Store records in the caller's transaction (InvalidRecord if one cannot be stored as it is)."""
+        """Store records in the caller's transaction (InvalidRecord if one cannot be stored as it is).
+
+        `traceparents`, one per record, names the request each record came from when several are stored together.
+        """
         for record in records:
             check_record(record)
         resolution = await self.resolver.resolve(conn, tenant, [_ref(r) for r in records])
@@ -110,40 +125,44 @@ class Ingest:
         existing = await _existing(conn, tenant, derived)
         seen: set[uuid.UUID] = set()
         raw_text = raw[:RAW_LIMIT].decode("utf-8", "replace") if raw else None
-        fresh: list[tuple[Record, uuid.UUID, uuid.UUID | None]] = []
-        for record, record_uuid, customer in zip(records, ids, resolution.customers, strict=True):
+        traces = list(traceparents) if traceparents is not None else [None] * len(records)
+        fresh: list[tuple[Record, uuid.UUID, uuid.UUID | None, str | None]] = []
+        for record, record_uuid, customer, trace in zip(records, ids, resolution.customers, traces, strict=True):
             if isinstance(record, CustomerRecord):
                 if customer is not None and record.attributes:
                     data = {"customer_id": str(customer), "keys_added": [], "attributes": record.attributes}
-                    events.append(_event(c.CUSTOMER_UPDATED, tenant, customer, data, None))
+                    events.append(_event(c.CUSTOMER_UPDATED, tenant, customer, data, None, trace))
                 result.ids.append(customer)
+                result.duplicate.append(False)
                 continue
             assert record_uuid is not None
             result.ids.append(record_uuid)
-            if record_uuid in existing or record_uuid in seen:
+            duplicate = record_uuid in existing or record_uuid in seen
+            result.duplicate.append(duplicate)
+            if duplicate:
                 result.duplicates += 1
                 continue
             seen.add(record_uuid)
             if isinstance(record, InteractionRecord) and customer is None:
                 continue  # an interaction needs a customer; a source that named none is acknowledged, not stored
             result.accepted += 1
-            fresh.append((record, record_uuid, customer))
+            fresh.append((record, record_uuid, customer, trace))
         # The raw request is kept only when it concerns one customer: sealed with another's key it would survive
         # this one's erasure.
-        if len({customer or record_uuid for _, record_uuid, customer in fresh}) > 1:
+        if len({customer or record_uuid for _, record_uuid, customer, _ in fresh}) > 1:
             raw_text = None
         # One round trip for every data key the new records need; anonymous feedback gets a key of its own.
         sealed = await self.keyring.seal_many(
             conn,
             tenant,
-            [(customer or record_uuid, _private(record, raw_text)) for record, record_uuid, customer in fresh],
+            [(customer or record_uuid, _private(record, raw_text)) for record, record_uuid, customer, _ in fresh],
         )
-        for (record, record_uuid, customer), section in zip(fresh, sealed, strict=True):
+        for (record, record_uuid, customer, trace), section in zip(fresh, sealed, strict=True):
             if isinstance(record, FeedbackRecord):
-                events.append(_feedback(tenant, record_uuid, record, customer, connection_id, section))
+                events.append(_feedback(tenant, record_uuid, record, customer, connection_id, section, trace))
             else:
                 assert isinstance(record, InteractionRecord) and customer is not None
-                events.append(_interaction(tenant, record_uuid, record, customer, section))
+                events.append(_interaction(tenant, record_uuid, record, customer, section, trace))
         if events:
             stored = await append_many(conn, _by_stream(events))
             await project(conn, [INGEST_READ_MODELS], stored)
@@ -196,6 +215,7 @@ def _feedback(
     customer: uuid.UUID | None,
     connection_id: uuid.UUID | None,
     sealed: dict[str, Any],
+    traceparent: str | None,
 ) -> Envelope:
     data: dict[str, Any] = {
         "feedback_id": str(feedback_id),
@@ -209,11 +229,16 @@ def _feedback(
         "occurred_at": (record.occurred_at or datetime.now(UTC)).isoformat(),
         "_pii": sealed,
     }
-    return _event(c.FEEDBACK_RECEIVED, tenant, feedback_id, data, record.occurred_at)
+    return _event(c.FEEDBACK_RECEIVED, tenant, feedback_id, data, record.occurred_at, traceparent)
 
 
 def _interaction(
-    tenant: uuid.UUID, interaction_id: uuid.UUID, record: InteractionRecord, customer: uuid.UUID, sealed: dict[str, Any]
+    tenant: uuid.UUID,
+    interaction_id: uuid.UUID,
+    record: InteractionRecord,
+    customer: uuid.UUID,
+    sealed: dict[str, Any],
+    traceparent: str | None,
 ) -> Envelope:
     data: dict[str, Any] = {
         "interaction_id": str(interaction_id),
@@ -225,7 +250,7 @@ def _interaction(
         "occurred_at": (record.occurred_at or datetime.now(UTC)).isoformat(),
         "_pii": sealed,
     }
-    return _event(c.INTERACTION_RECORDED, tenant, interaction_id, data, record.occurred_at)
+    return _event(c.INTERACTION_RECORDED, tenant, interaction_id, data, record.occurred_at, traceparent)
 
 
 def _ref(record: Record) -> CustomerRef | None:

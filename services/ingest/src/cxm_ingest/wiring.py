@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from cxm_common.crypto import KeyRing, MasterKey
 from cxm_common.service import Runtime
 from cxm_ingest.config import Settings
+from cxm_ingest.groupcommit import GroupCommit
 from cxm_ingest.handlers import Ingest
 from cxm_ingest.identity import IdentityResolver
 
@@ -20,6 +21,7 @@ class IngestContext:
     keyring: KeyRing
     resolver: IdentityResolver
     ingest: Ingest
+    singles: GroupCommit
 
 
 def build(runtime: Runtime) -> IngestContext:
@@ -31,4 +33,12 @@ def build(runtime: Runtime) -> IngestContext:
     master = MasterKey(settings.master_key)
     keyring = runtime.keyring or KeyRing(master)
     resolver = IdentityResolver(master.derive("cxm-customer-keys"), keyring)
-    return IngestContext(runtime, settings, keyring, resolver, Ingest(runtime.engine, keyring, resolver))
+    ingest = Ingest(runtime.engine, keyring, resolver)
+    singles = GroupCommit(
+        ingest,
+        on_commit=runtime.committed,
+        max_batch=settings.group_commit_max_batch,
+        flushes_per_tenant=settings.group_commit_flushes_per_tenant,
+        max_waiting=settings.group_commit_max_waiting,
+    )
+    return IngestContext(runtime, settings, keyring, resolver, ingest, singles)
