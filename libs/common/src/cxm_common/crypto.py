@@ -185,15 +185,26 @@ class KeyRing:
         """Events with their `_pii` section opened into plain fields (None where the key was destroyed)."""
         subjects = {uuid.UUID(e.data[PII]["subject"]) for e in events if isinstance(e.data.get(PII), dict)}
         keys = await self.keys(conn, None, subjects, create=False)
-        opened = []
-        for event in events:
+        return [_opened(event, keys) for event in events]
+
+    def open_events(self, events: Sequence[Envelope], wrapped: Sequence[bytes | None]) -> list[Envelope]:
+        """Like `unseal_events`, with each event's wrapped data key already read (None: destroyed, or no PII)."""
+        keys: dict[uuid.UUID, bytes | None] = {}
+        for event, key in zip(events, wrapped, strict=True):
             section = event.data.get(PII)
-            if not isinstance(section, dict):
-                opened.append(event)
-                continue
-            subject = uuid.UUID(section["subject"])
-            data = {k: v for k, v in event.data.items() if k != PII}
-            for name, token in section.get("fields", {}).items():
-                data[name] = unseal(keys.get(subject), token, subject)
-            opened.append(replace(event, data=data))
-        return opened
+            if isinstance(section, dict) and key is not None:
+                subject = uuid.UUID(section["subject"])
+                if subject not in keys:
+                    keys[subject] = self.master.unwrap(key, subject)
+        return [_opened(event, keys) for event in events]
+
+
+def _opened(event: Envelope, keys: dict[uuid.UUID, bytes | None]) -> Envelope:
+    section = event.data.get(PII)
+    if not isinstance(section, dict):
+        return event
+    subject = uuid.UUID(section["subject"])
+    data = {k: v for k, v in event.data.items() if k != PII}
+    for name, token in section.get("fields", {}).items():
+        data[name] = unseal(keys.get(subject), token, subject)
+    return replace(event, data=data)

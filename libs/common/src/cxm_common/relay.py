@@ -23,19 +23,24 @@ from cxm_common.observability import OUTBOX_BACKLOG, RELAY_LAG, RELAY_PUBLISHED
 
 log = logging.getLogger(__name__)
 
-# Rows stay locked while they are published and are deleted in the same transaction once JetStream has acked
-# them. A crash in between leaves them in the outbox, so they are published again with the same msg id and the
-# stream's duplicate window absorbs them. No cursor is kept, so a transaction that commits late (a smaller
-# position becoming visible after larger ones) is simply picked up on the next pass: nothing is ever skipped.
-# SKIP LOCKED lets several relay replicas share one outbox.
+# Rows are deleted as they are claimed, but the delete commits only once JetStream has acked them: a failed publish
+# or a crash rolls it back and leaves them in the outbox, so they are published again with the same msg id and the
+# stream's duplicate window absorbs them. No cursor is kept, so a transaction that commits late (a smaller position
+# becoming visible after larger ones) is simply picked up on the next pass: nothing is ever skipped. SKIP LOCKED lets
+# several relay replicas share one outbox. Each event's data key comes with it (a NULL key: destroyed, or none).
 _CLAIM_SQL = """
+    WITH claimed AS (
+        DELETE FROM outbox
+        WHERE position IN (SELECT position FROM outbox ORDER BY position LIMIT $1 FOR UPDATE SKIP LOCKED)
+        RETURNING position
+    )
     SELECT e.position, e.id, e.stream_id, e.version, e.type, e.source, e.tenant_id, e.time, e.recorded_at,
-           e.correlation_id, e.causation_id, e.data::text AS data, e.traceparent
-    FROM (SELECT position FROM outbox ORDER BY position LIMIT $1 FOR UPDATE SKIP LOCKED) o
+           e.correlation_id, e.causation_id, e.data::text AS data, e.traceparent, k.wrapped
+    FROM claimed o
     JOIN events e ON e.position = o.position
+    LEFT JOIN crypto_keys k ON k.subject_id = (e.data #>> '{_pii,subject}')::uuid
     ORDER BY e.position
 """
-_DELETE_SQL = "DELETE FROM outbox WHERE position = ANY($1::bigint[])"
 _BACKLOG_SQL = text("SELECT count(*) FROM outbox")
 _ANY_SQL = "SELECT EXISTS (SELECT 1 FROM outbox)"
 
@@ -96,12 +101,16 @@ class Relay:
         """Ask for a pass now (called after a commit in the same process to cut latency)."""
         self._wake.set()
 
-    async def publish_once(self) -> int:
-        """Publish one batch from the outbox and return how many events it published."""
-        async with self.engine.connect() as conn:
-            # An idle outbox costs one round trip, not a transaction.
-            if not await (await driver(conn)).fetchval(_ANY_SQL):
-                return 0
+    async def publish_once(self, *, look_first: bool = True) -> int:
+        """Publish one batch from the outbox and return how many events it published.
+
+        With `look_first`, an idle outbox costs one round trip, not a transaction; a caller that knows events wait
+        (a commit woke it, or the last pass was full) skips the look.
+        """
+        if look_first:
+            async with self.engine.connect() as conn:
+                if not await (await driver(conn)).fetchval(_ANY_SQL):
+                    return 0
         async with self.engine.begin() as conn:
             await set_tenant(conn, ALL_TENANTS)
             pg = await driver(conn)
@@ -111,7 +120,7 @@ class Relay:
             envelopes = [row_to_envelope(_Row(row)) for row in rows]
             if self.keyring is not None:
                 # Other services get the plain text; each seals it again with keys of its own.
-                envelopes = await self.keyring.unseal_events(conn, envelopes)
+                envelopes = self.keyring.open_events(envelopes, [row["wrapped"] for row in rows])
             futures = []
             for envelope in envelopes:
                 headers = {
@@ -127,7 +136,6 @@ class Relay:
                     )
                 )
             await asyncio.wait_for(asyncio.gather(*futures), timeout=self.publish_timeout_s)
-            await pg.execute(_DELETE_SQL, [e.position for e in envelopes])
         self._observe(envelopes)
         return len(envelopes)
 
@@ -150,11 +158,14 @@ class Relay:
         failures = 0
         idle = 0
         last_backlog_check = 0.0
+        waiting = False  # known to have events waiting: a commit woke us, or the last pass was full
         while not stop.is_set():
+            self._wake.clear()  # before the pass: a commit during it must wake the wait below
             try:
-                count = await self.publish_once()
+                count = await self.publish_once(look_first=not waiting)
                 failures = 0
             except Exception as exc:  # any failure leaves the rows in the outbox for the next pass
+                waiting = False
                 failures += 1
                 delay = min(5.0, 0.1 * 2**failures)
                 log.warning("relay pass failed; retrying in %.1fs: %r", delay, exc)
@@ -166,11 +177,11 @@ class Relay:
                     OUTBOX_BACKLOG.labels(self.service).set(await self.backlog())
                 except Exception:  # the gauge is advisory; the next pass reports the failure
                     pass
+            waiting = count == self.batch_size
             if count < self.batch_size:
                 # Poll less often while nothing comes; a commit in this process wakes the relay at once.
                 idle = 0 if count else idle + 1
                 delay = min(self.max_idle_poll_s, self.idle_poll_s * 2 ** min(idle, 10))
-                self._wake.clear()
                 wake = asyncio.ensure_future(self._wake.wait())
                 stopping = asyncio.ensure_future(stop.wait())
                 await asyncio.wait({wake, stopping}, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
@@ -178,3 +189,4 @@ class Relay:
                 stopping.cancel()
                 if wake.done() and not wake.cancelled():
                     idle = 0
+                    waiting = True
