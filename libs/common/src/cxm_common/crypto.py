@@ -13,7 +13,7 @@ import hmac
 import os
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -66,20 +66,22 @@ class MasterKey:
         return self._aead.decrypt(wrapped[:12], wrapped[12:], subject.bytes)
 
 
-def seal(data_key: bytes, value: Any, subject: uuid.UUID) -> str:
-    """Encrypt any JSON value with a subject's data key."""
+def seal(data_key: bytes | AESGCM, value: Any, subject: uuid.UUID) -> str:
+    """Encrypt any JSON value with a subject's data key (or a cipher made from it, to seal several values)."""
+    aead = data_key if isinstance(data_key, AESGCM) else AESGCM(data_key)
     nonce = os.urandom(12)
-    sealed = AESGCM(data_key).encrypt(nonce, orjson.dumps(value), subject.bytes)
+    sealed = aead.encrypt(nonce, orjson.dumps(value), subject.bytes)
     return _PREFIX + base64.b64encode(nonce + sealed).decode()
 
 
-def unseal(data_key: bytes | None, token: Any, subject: uuid.UUID) -> Any:
+def unseal(data_key: bytes | AESGCM | None, token: Any, subject: uuid.UUID) -> Any:
     """Decrypt a sealed value; None when the key was destroyed or the value is not sealed."""
     if data_key is None or not isinstance(token, str) or not token.startswith(_PREFIX):
         return None
+    aead = data_key if isinstance(data_key, AESGCM) else AESGCM(data_key)
     raw = base64.b64decode(token[len(_PREFIX) :])
     try:
-        return orjson.loads(AESGCM(data_key).decrypt(raw[:12], raw[12:], subject.bytes))
+        return orjson.loads(aead.decrypt(raw[:12], raw[12:], subject.bytes))
     except InvalidTag:
         return None
 
@@ -174,11 +176,13 @@ class KeyRing:
                 if key is not None:
                     self._seal_cache[subject] = (key, now + self.seal_cache_ttl_s)
         sections = []
+        ciphers: dict[uuid.UUID, AESGCM] = {}
         for subject, fields in items:
             key = keys[subject]
             if key is None:
                 raise KeyDestroyed([str(subject)])
-            sections.append({"subject": str(subject), "fields": {k: seal(key, v, subject) for k, v in fields.items()}})
+            aead = ciphers.get(subject) or ciphers.setdefault(subject, AESGCM(key))
+            sections.append({"subject": str(subject), "fields": {k: seal(aead, v, subject) for k, v in fields.items()}})
         return sections
 
     async def unseal_events(self, conn: AsyncConnection, events: Sequence[Envelope]) -> list[Envelope]:
@@ -189,17 +193,17 @@ class KeyRing:
 
     def open_events(self, events: Sequence[Envelope], wrapped: Sequence[bytes | None]) -> list[Envelope]:
         """Like `unseal_events`, with each event's wrapped data key already read (None: destroyed, or no PII)."""
-        keys: dict[uuid.UUID, bytes | None] = {}
+        keys: dict[uuid.UUID, bytes | AESGCM | None] = {}
         for event, key in zip(events, wrapped, strict=True):
             section = event.data.get(PII)
             if isinstance(section, dict) and key is not None:
                 subject = uuid.UUID(section["subject"])
                 if subject not in keys:
-                    keys[subject] = self.master.unwrap(key, subject)
+                    keys[subject] = AESGCM(self.master.unwrap(key, subject))
         return [_opened(event, keys) for event in events]
 
 
-def _opened(event: Envelope, keys: dict[uuid.UUID, bytes | None]) -> Envelope:
+def _opened(event: Envelope, keys: Mapping[uuid.UUID, bytes | AESGCM | None]) -> Envelope:
     section = event.data.get(PII)
     if not isinstance(section, dict):
         return event

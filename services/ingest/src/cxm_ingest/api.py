@@ -109,9 +109,11 @@ def routers(ctx: IngestContext) -> list[APIRouter]:
         The key is claimed, the records stored and the answer kept in one transaction, under a lock on the key, so
         a crash or a concurrent repeat can neither store twice nor lose the answer.
         """
-        request_hash = hashlib.sha256(
-            orjson.dumps(body.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
-        ).hexdigest()
+        request_hash = (
+            hashlib.sha256(orjson.dumps(body.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)).hexdigest()
+            if key is not None
+            else None
+        )
 
         async def once() -> Response:
             async with engine.begin() as conn:

@@ -78,6 +78,16 @@ class InvalidRecord(ValueError):
 LIMITS = {"external_id": 256, "name": 128, "touchpoint": 128, "source": 64, "channel": 32}
 
 
+_FIELD_NAMES: dict[Any, tuple[str, ...]] = {}
+
+
+def _field_names(kind: Any) -> tuple[str, ...]:
+    names = _FIELD_NAMES.get(kind)
+    if names is None:
+        names = _FIELD_NAMES[kind] = tuple(f.name for f in fields(kind))
+    return names
+
+
 def check_record(record: Record) -> None:
     """Refuse what Postgres could not store or index: NUL characters, over-long ids and names, absurd times."""
     for field_name, limit in LIMITS.items():
@@ -87,7 +97,7 @@ def check_record(record: Record) -> None:
     occurred = getattr(record, "occurred_at", None)
     if occurred is not None and not (1970 <= occurred.year <= 9999):
         raise InvalidRecord("occurred_at out of range")
-    stack: list[Any] = [getattr(record, f.name) for f in fields(record)]
+    stack: list[Any] = [getattr(record, name) for name in _field_names(type(record))]
     while stack:
         item = stack.pop()
         if isinstance(item, str):
@@ -99,4 +109,4 @@ def check_record(record: Record) -> None:
         elif isinstance(item, list | tuple):
             stack.extend(item)
         elif isinstance(item, CustomerRef | Scores):
-            stack.extend(getattr(item, f.name) for f in fields(item))
+            stack.extend(getattr(item, name) for name in _field_names(type(item)))
