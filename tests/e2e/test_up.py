@@ -38,6 +38,17 @@ def processes_under(folder: Path) -> list[str]:
     return found
 
 
+def priorities(up: Up) -> dict[str, int]:
+    """The CPU priority (nice) of each service process `cxm up` started."""
+    assert up.process is not None
+    found = {}
+    for child in psutil.Process(up.process.pid).children():
+        for service in SERVICES:
+            if f"cxm_{service}" in " ".join(child.cmdline()):
+                found[service] = child.nice()
+    return found
+
+
 async def append_to_ingest(database_url: str) -> uuid.UUID:
     engine = create_engine(database_url, "ingest")
     event = Envelope(type="ingest.probe.recorded.v1", source="ingest", subject="probe", tenant_id=uuid.uuid4(), data={})
@@ -86,6 +97,7 @@ def test_up_runs_everything_stops_cleanly_and_keeps_data(folder: Path) -> None:
         keys = httpx.get(f"{gateway}/v1/api-keys", headers={"Authorization": f"Bearer {key}"}, timeout=5)
         assert keys.status_code == 200, keys.text
         assert httpx.get(f"{gateway}/openapi.json", timeout=5).json()["info"]["title"] == "cxm API"
+        assert priorities(up) == {"ingest": 0, "gateway": 0, "insight": 10, "journey": 10, "actions": 10}
     finally:
         assert up.stop() == 0, "".join(up.output)
     assert processes_under(folder) == []

@@ -120,6 +120,12 @@ class Child:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+        if self.spec.nice:
+            # Services that mostly analyse what others acknowledged yield the CPU to those that acknowledge it:
+            # a burst is stored at full speed and analysed as the CPU frees up. Set before the interpreter starts
+            # threads of its own, which inherit it.
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, self.process.pid, self.spec.nice)
 
     def alive(self) -> bool:
         """Say whether the process is running."""

@@ -71,6 +71,8 @@ class ServiceSpec:
     publishes: bool = True
     trusts_gateway: bool = True
     configure: Callable[[Runtime, FastAPI], None] | None = None
+    nice: int = 0
+    """How much lower `cxm up` runs this service's CPU priority: analysis yields to acknowledging requests."""
     reanalyze: Callable[..., Awaitable[int]] | None = None
     """Re-derive history with current models/definitions as new events: `(engine, *, since, tenant, rate,
     progress) -> jobs`; the running service does the work, throttled and resumable (`cxm reanalyze SERVICE`)."""

@@ -64,6 +64,7 @@ SPEC = ServiceSpec(
     settings_factory=Settings,
     migrations=Path(__file__).parent / "migrations",
     default_port=8084,
+    nice=10,
     routers=routers,
     subscriptions=subscriptions,
     projections=lambda: [ACTIONS_READ_MODELS, outbound.projection()],

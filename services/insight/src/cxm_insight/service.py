@@ -74,6 +74,7 @@ SPEC = ServiceSpec(
     settings_factory=Settings,
     migrations=Path(__file__).parent / "migrations",
     default_port=8082,
+    nice=10,
     routers=routers,
     subscriptions=subscriptions,
     projections=lambda: [INSIGHT_READ_MODELS],

@@ -71,6 +71,7 @@ SPEC = ServiceSpec(
     settings_factory=Settings,
     migrations=Path(__file__).parent / "migrations",
     default_port=8083,
+    nice=10,
     routers=routers,
     subscriptions=subscriptions,
     projections=lambda: [JOURNEY_READ_MODELS],
