@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from cxm_common.settings import _SHARED_FALLBACKS
+from cxm_common.settings import SHARED_FALLBACKS
 from tests.deploy.manifests import (
     OVERLAYS,
     ROOT,
@@ -32,7 +32,7 @@ def settings_of(service: str) -> type[Any]:
 
 def read_by_code(name: str) -> bool:
     """Whether a CXM_* environment variable is a setting some service reads."""
-    if name in _SHARED_FALLBACKS.values() or name in CLI_VARIABLES:
+    if name in SHARED_FALLBACKS.values() or name in CLI_VARIABLES:
         return True
     match = re.fullmatch(r"CXM_([A-Z]+)_(\w+)", name)
     return (

@@ -10,20 +10,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
 
-# Settings every service reads from the shared `CXM_*` names when its own prefixed name is unset.
-_SHARED_FALLBACKS = {
-    "database_url": "CXM_DATABASE_URL",
-    "nats_url": "CXM_NATS_URL",
-    "nats_prefix": "CXM_NATS_PREFIX",
-    "internal_token_secret": "CXM_INTERNAL_TOKEN_SECRET",
-    "log_level": "CXM_LOG_LEVEL",
-    "log_format": "CXM_LOG_FORMAT",
-    "admin_token": "CXM_ADMIN_TOKEN",
-    "master_key": "CXM_MASTER_KEY",
-    "public_base_url": "CXM_PUBLIC_BASE_URL",
-    "host": "CXM_HOST",
-    "port": "CXM_PORT",
-}
+# Read by some services only, yet shared: one `CXM_<NAME>` serves each service that has the setting.
+_SHARED_EXTRAS = ("admin_token", "public_base_url")
 
 
 class CommonSettings(BaseSettings):
@@ -63,12 +51,16 @@ class CommonSettings(BaseSettings):
         """Fill unset values from the shared `CXM_*` variables (e.g. `CXM_DATABASE_URL`)."""
         if not isinstance(data, dict):
             return data
-        for field, env_name in _SHARED_FALLBACKS.items():
+        for field, env_name in SHARED_FALLBACKS.items():
             if data.get(field) in (None, "") and os.environ.get(env_name):
                 data[field] = os.environ[env_name]
         if isinstance(data.get("database_url"), str):
             data["database_url"] = normalise_database_url(data["database_url"])
         return data
+
+
+SHARED_FALLBACKS = {name: f"CXM_{name.upper()}" for name in (*CommonSettings.model_fields, *_SHARED_EXTRAS)}
+"""Setting → the shared variable a service reads when its own `CXM_<SERVICE>_<NAME>` is unset."""
 
 
 def normalise_database_url(url: str) -> str:
