@@ -13,7 +13,7 @@ class Settings(CommonSettings):
     public_base_url: str = "http://127.0.0.1:8080"
     rotation_grace_s: int = 24 * 3600
     delivery_retention_days: int = 14
-    erasure_services: tuple[str, ...] = ("ingest", "insight", "journey")
+    erasure_services: tuple[str, ...] = ("ingest", "insight", "journey", "actions")
     """The services whose part of an erasure must be done (each confirms with `<service>.customer.erased.v1`)."""
     group_commit_max_batch: int = 200
     """Single records (`POST /v1/feedback`, `/v1/interactions`) of one tenant stored together in one transaction."""
