@@ -4,8 +4,8 @@ personal data or what they wrote, and another customer's data is untouched."""
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
