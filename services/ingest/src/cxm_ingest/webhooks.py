@@ -17,7 +17,15 @@ from cxm_common.eventstore import retry_on_conflict
 from cxm_common.ids import uuid7
 from cxm_ingest.connections import load_connection
 from cxm_ingest.domain.records import InvalidRecord, check_record
-from cxm_ingest.sources.base import BadPayload, Delivery, Refused, Reply, SourceAdapter, WebhookRequest
+from cxm_ingest.sources.base import (
+    BadPayload,
+    Delivery,
+    Refused,
+    Reply,
+    SourceAdapter,
+    WebhookRequest,
+    accepts_media_type,
+)
 from cxm_ingest.sources.registry import ADAPTERS
 from cxm_ingest.wiring import IngestContext
 
@@ -81,6 +89,9 @@ def routers(ctx: IngestContext) -> list[APIRouter]:
         tenant: uuid.UUID = connection["tenant_id"]
         try:
             _verify(adapter, inbound, connection["configs"])
+            content_type = inbound.headers.get("content-type")
+            if body and not accepts_media_type(adapter.media_types, content_type):
+                raise BadPayload(f"{adapter.name} sends {', '.join(adapter.media_types)}, not {content_type}", 415)
             delivery = adapter.parse(inbound)
             for record in delivery.records:
                 try:
@@ -127,10 +138,8 @@ def routers(ctx: IngestContext) -> list[APIRouter]:
             summary="Receive a webhook in the source's native format",
             response_class=Response,
         )
-        async def webhook(
-            request: Request, source: str, connection_id: str, _: Gateway, token: str | None = None
-        ) -> Response:
-            return await receive(request, source, connection_id, token)
+        async def webhook(request: Request, source: str, connection_id: str, _: Gateway) -> Response:
+            return await receive(request, source, connection_id, request.path_params.get("token"))
 
     return [router]
 

@@ -104,6 +104,7 @@ class PolledAdapter:
     name: str
     secret_fields: tuple[str, ...]
     uses_path_token = False
+    media_types: tuple[str, ...] = ()
 
     def verify(self, request: WebhookRequest, config: dict[str, Any], *, now: datetime) -> None:
         """Refuse every request: reviews are fetched by the poller."""

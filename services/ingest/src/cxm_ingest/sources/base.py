@@ -68,6 +68,7 @@ class SourceAdapter(Protocol):
     name: str  # the `{source}` path segment, e.g. "zendesk"
     secret_fields: tuple[str, ...]  # config fields that are secrets: masked in answers, rotated with a grace period
     uses_path_token: bool  # True where the source signs nothing and a generated token in the URL authenticates it
+    media_types: tuple[str, ...]  # the bodies it sends: `type/subtype`, or a suffix such as `+json`
 
     def prepare_config(self, config: dict[str, Any]) -> dict[str, Any]:
         """Validate a connection's config, filling generated secrets; raise ConfigError."""
@@ -92,3 +93,14 @@ class SourceAdapter(Protocol):
     def probe(self, request: WebhookRequest) -> Reply | None:
         """Answer a check that carries no event and no signature (e.g. SurveyMonkey's HEAD) before verification."""
         ...
+
+
+JSON_MEDIA_TYPES = ("application/json", "+json")
+
+
+def accepts_media_type(media_types: tuple[str, ...], content_type: str | None) -> bool:
+    """Whether a `Content-Type` names one of `media_types` (a request without one is left to the parser)."""
+    if not content_type:
+        return True
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return any(media_type == m or (m.startswith("+") and media_type.endswith(m)) for m in media_types)

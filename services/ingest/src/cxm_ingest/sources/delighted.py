@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from cxm_ingest.domain.records import FeedbackRecord, Scores
-from cxm_ingest.sources.base import BadPayload, ConfigError, Delivery, Refused, Reply, WebhookRequest
+from cxm_ingest.sources.base import JSON_MEDIA_TYPES, BadPayload, ConfigError, Delivery, Refused, Reply, WebhookRequest
 from cxm_ingest.sources.common import (
     as_dict,
     as_list,
@@ -46,6 +46,7 @@ class DelightedAdapter:
     name = SOURCE
     secret_fields: tuple[str, ...] = ("token",)
     uses_path_token = True
+    media_types = JSON_MEDIA_TYPES
 
     def prepare_config(self, config: dict[str, Any]) -> dict[str, Any]:
         """Generate the URL token when absent."""

@@ -37,7 +37,7 @@ from datetime import datetime
 from typing import Any
 
 from cxm_ingest.domain.records import CustomerRef, FeedbackRecord, InteractionRecord, Record, Scores
-from cxm_ingest.sources.base import BadPayload, ConfigError, Delivery, Refused, Reply, WebhookRequest
+from cxm_ingest.sources.base import JSON_MEDIA_TYPES, BadPayload, ConfigError, Delivery, Refused, Reply, WebhookRequest
 from cxm_ingest.sources.common import (
     as_text,
     check_config,
@@ -69,6 +69,7 @@ class FreshdeskAdapter:
     name = SOURCE
     secret_fields: tuple[str, ...] = ("password", "token")
     uses_path_token = False
+    media_types = JSON_MEDIA_TYPES
 
     def prepare_config(self, config: dict[str, Any]) -> dict[str, Any]:
         """Check the credentials, generating any that are missing."""

@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cxm_ingest.domain.records import CHANNELS, CustomerRecord, CustomerRef, FeedbackRecord, InteractionRecord, Scores
-from cxm_ingest.sources.base import BadPayload, ConfigError, Delivery, Refused, Reply, WebhookRequest
+from cxm_ingest.sources.base import JSON_MEDIA_TYPES, BadPayload, ConfigError, Delivery, Refused, Reply, WebhookRequest
 from cxm_ingest.sources.common import (
     check_config,
     customer_ref,
@@ -87,6 +87,7 @@ class GenericAdapter:
     name = "generic"
     secret_fields: tuple[str, ...] = ("secret",)
     uses_path_token = False
+    media_types = JSON_MEDIA_TYPES
 
     def prepare_config(self, config: dict[str, Any]) -> dict[str, Any]:
         """Check the `whsec_` secret, generating one when absent."""

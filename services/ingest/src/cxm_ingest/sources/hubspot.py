@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from cxm_ingest.domain.records import CustomerRecord, CustomerRef, FeedbackRecord, InteractionRecord, Record
-from cxm_ingest.sources.base import BadPayload, Delivery, Refused, Reply, WebhookRequest
+from cxm_ingest.sources.base import JSON_MEDIA_TYPES, BadPayload, Delivery, Refused, Reply, WebhookRequest
 from cxm_ingest.sources.common import (
     as_list,
     as_number,
@@ -66,6 +66,7 @@ class HubSpotAdapter:
     name = SOURCE
     secret_fields = ("client_secret",)
     uses_path_token = False
+    media_types = JSON_MEDIA_TYPES
 
     def prepare_config(self, config: dict[str, Any]) -> dict[str, Any]:
         """Require the app's client secret; the app id is optional."""

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from cxm_ingest.domain.records import CustomerRef, FeedbackRecord, InteractionRecord, Record, Scores
-from cxm_ingest.sources.base import BadPayload, Delivery, Refused, Reply, WebhookRequest
+from cxm_ingest.sources.base import JSON_MEDIA_TYPES, BadPayload, Delivery, Refused, Reply, WebhookRequest
 from cxm_ingest.sources.common import (
     as_dict,
     as_list,
@@ -38,6 +38,7 @@ class IntercomAdapter:
     name = SOURCE
     secret_fields = ("client_secret",)
     uses_path_token = False
+    media_types = JSON_MEDIA_TYPES
 
     def prepare_config(self, config: dict[str, Any]) -> dict[str, Any]:
         """Require the app's client secret."""

@@ -102,6 +102,7 @@ class SalesforceAdapter:
     name = SOURCE
     secret_fields: tuple[str, ...] = ("token",)
     uses_path_token = True
+    media_types = ("text/xml", "application/xml", "application/soap+xml")
 
     def prepare_config(self, config: dict[str, Any]) -> dict[str, Any]:
         """Check the organisation id and generate the URL token when absent."""

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from cxm_ingest.domain.records import FeedbackRecord
-from cxm_ingest.sources.base import BadPayload, Delivery, Refused, Reply, WebhookRequest
+from cxm_ingest.sources.base import JSON_MEDIA_TYPES, BadPayload, Delivery, Refused, Reply, WebhookRequest
 from cxm_ingest.sources.common import (
     as_dict,
     as_text,
@@ -33,6 +33,7 @@ class SurveyMonkeyAdapter:
     name = SOURCE
     secret_fields = ("api_key", "api_secret")  # rotated together: the key is half of the HMAC key
     uses_path_token = False
+    media_types = JSON_MEDIA_TYPES
 
     def prepare_config(self, config: dict[str, Any]) -> dict[str, Any]:
         """Require the app's API key (client id) and API secret."""

@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlsplit, urlunsplit
 
 from cxm_ingest.domain.records import FeedbackRecord, Scores
-from cxm_ingest.sources.base import BadPayload, ConfigError, Delivery, Refused, Reply, WebhookRequest
+from cxm_ingest.sources.base import JSON_MEDIA_TYPES, BadPayload, ConfigError, Delivery, Refused, Reply, WebhookRequest
 from cxm_ingest.sources.common import as_text, check_config, customer_ref, header, load_json, same_signature
 
 SOURCE = "twilio"
@@ -56,6 +56,7 @@ class TwilioAdapter:
     name = SOURCE
     secret_fields: tuple[str, ...] = ("auth_token",)
     uses_path_token = False
+    media_types = ("application/x-www-form-urlencoded", *JSON_MEDIA_TYPES)
 
     def prepare_config(self, config: dict[str, Any]) -> dict[str, Any]:
         """Require the account's auth token."""

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from cxm_ingest.domain.records import FeedbackRecord, Scores
-from cxm_ingest.sources.base import BadPayload, Delivery, Refused, Reply, WebhookRequest
+from cxm_ingest.sources.base import JSON_MEDIA_TYPES, BadPayload, Delivery, Refused, Reply, WebhookRequest
 from cxm_ingest.sources.common import (
     as_dict,
     as_list,
@@ -47,6 +47,7 @@ class TypeformAdapter:
     name = SOURCE
     secret_fields = ("secret",)
     uses_path_token = False
+    media_types = JSON_MEDIA_TYPES
 
     def prepare_config(self, config: dict[str, Any]) -> dict[str, Any]:
         """Require the webhook's secret."""
