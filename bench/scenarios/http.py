@@ -20,11 +20,14 @@ import asyncpg
 import httpx
 
 from bench.harness import Context, Measurement, Scenario, Target
+from bench.scenarios.common import nats_client
 from bench.stack import bench_port
 from cxm_common.auth import Principal, issue_token
+from cxm_common.jetstream import stream_name
 
 ROOT = Path(__file__).resolve().parents[2]
 CONNECTIONS = 16
+SYSTEM_PREFIX = "sys"
 BATCH = 1000
 LUA = """
 local counter = 0
@@ -102,7 +105,7 @@ async def _start_system(ctx: Context) -> System:
             "CXM_GATEWAY_PORT": str(gateway_port),
             "CXM_DATABASE_URL": ctx.stack.url("system"),
             "CXM_NATS_URL": ctx.stack.nats_url,
-            "CXM_NATS_PREFIX": "sys",
+            "CXM_NATS_PREFIX": SYSTEM_PREFIX,
             "CXM_GATEWAY_RATE_LIMIT_PER_S": "1000000",
             "CXM_GATEWAY_RATE_LIMIT_BURST": "1000000",
             "CXM_LOG_LEVEL": "WARNING",
@@ -175,12 +178,29 @@ async def feedback_direct(ctx: Context) -> Measurement:
 
 
 async def feedback_gateway(ctx: Context) -> Measurement:
-    """Single feedback through the gateway, with an API key."""
+    """Single feedback through the gateway, with an API key; then how long the analysis took to catch up."""
     found = await system(ctx)
     headers = {"Authorization": f"Bearer {found.api_key}"}
     m = await asyncio.to_thread(wrk, found.gateway, "/v1/feedback", headers, ctx.budget.seconds * 2)
     ctx.remember("ingest.feedback_gateway", m)
+    caught_up = await _analysis_caught_up(ctx)
+    m.extra["analysis_caught_up_after_s"] = caught_up
+    behind = f"{caught_up:.0f} s" if caught_up is not None else "more than 300 s"
+    m.figure = f"POST /v1/feedback through the gateway (insight analysed them all {behind} after the last)"
     return m
+
+
+async def _analysis_caught_up(ctx: Context, timeout_s: float = 300) -> float | None:
+    """Seconds until insight's consumer has no feedback left to analyse (None if not within `timeout_s`)."""
+    started = time.monotonic()
+    async with nats_client(ctx) as nc:
+        js = nc.jetstream()
+        while time.monotonic() - started < timeout_s:
+            info = await js.consumer_info(stream_name("ingest", SYSTEM_PREFIX), "insight_feedback")
+            if info.num_pending == 0 and info.num_ack_pending == 0:
+                return round(time.monotonic() - started, 1)
+            await asyncio.sleep(0.5)
+    return None
 
 
 async def gateway_cost(ctx: Context) -> Measurement:
