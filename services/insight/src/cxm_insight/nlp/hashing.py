@@ -68,3 +68,28 @@ def tfidf_rows(texts: Sequence[str], idf_ids: np.ndarray, idf: np.ndarray) -> Sp
         values=np.array(values, dtype=np.float64),
         columns=len(idf_ids),
     )
+
+
+GRAM_BUCKETS = 1 << 24
+CHAR_SIZES = (3, 4, 5)
+
+
+def word_gram_ids(cleaned: str) -> np.ndarray:
+    """Distinct bucket ids of a text's word unigrams and bigrams."""
+    words = tokens(cleaned)
+    grams = words + [f"{a} {b}" for a, b in itertools.pairwise(words)]
+    return _bucket_ids(grams)
+
+
+def char_gram_ids(cleaned: str) -> np.ndarray:
+    """Distinct bucket ids of a text's words and of the 3- to 5-character pieces of its padded word sequence."""
+    words = tokens(cleaned)
+    padded = f" {' '.join(words)} "
+    pieces = [f"#{padded[i : i + n]}" for n in CHAR_SIZES for i in range(len(padded) - n + 1)]
+    return _bucket_ids(words + pieces)
+
+
+def _bucket_ids(grams: list[str]) -> np.ndarray:
+    """Sorted distinct CRC32 buckets of grams."""
+    ids = {zlib.crc32(g.encode("utf-8")) % GRAM_BUCKETS for g in grams}
+    return np.fromiter(sorted(ids), dtype=np.int64, count=len(ids))
