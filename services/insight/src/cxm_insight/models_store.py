@@ -89,7 +89,9 @@ class ModelStore:
                 model = TenantModel.from_bytes(bytes(data))
             except ValueError as exc:
                 # A model of an older format: the default model serves until the trainer replaces it.
-                log.warning("tenant %s: stored model v%s unreadable (%s); using the default model", tenant, version, exc)
+                log.warning(
+                    "tenant %s: stored model v%s unreadable (%s); default model meanwhile", tenant, version, exc
+                )
                 return TenantModelVersion(None, None)
             self._models = {k: v for k, v in self._models.items() if k[0] != tenant}
             self._models[key] = model

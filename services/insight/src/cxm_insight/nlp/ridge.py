@@ -24,9 +24,7 @@ class Ridge:
         return np.asarray((x - self.mean) @ self.weights + self.intercept, dtype=np.float64)
 
 
-def fit_ridge(
-    x: np.ndarray, targets: np.ndarray, penalties: Sequence[float] = PENALTIES
-) -> tuple[Ridge, np.ndarray]:
+def fit_ridge(x: np.ndarray, targets: np.ndarray, penalties: Sequence[float] = PENALTIES) -> tuple[Ridge, np.ndarray]:
     """Fit ridge for each penalty and keep the one with the least leave-one-out squared error.
 
     Returns the model and the training rows' leave-one-out scores (each row predicted by a fit without it), which
