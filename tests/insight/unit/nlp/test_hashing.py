@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cxm_insight.nlp.hashing import char_gram_ids, word_gram_ids
+from cxm_insight.nlp.hashing import char_gram_ids, tokens, word_gram_ids
 
 
 def test_ids_are_distinct_sorted_and_the_same_in_every_process() -> None:
@@ -20,3 +20,9 @@ def test_character_pieces_tolerate_misspellings() -> None:
     a, b = char_gram_ids("flight delayed"), char_gram_ids("flight delayyed")
     assert len(np.intersect1d(a, b)) > 0.6 * len(a)
     assert len(np.intersect1d(word_gram_ids("delayed"), word_gram_ids("delayyed"))) == 0
+
+
+def test_words_of_any_script_are_n_grams() -> None:
+    """Accented and non-Latin words count as words; inner apostrophes stay, underscores split."""
+    assert tokens("Don't  fly — café 服务很差!! a_b") == ["don't", "fly", "café", "服务很差", "!", "!", "a", "b"]
+    assert len(char_gram_ids("服务很差")) > 0

@@ -12,11 +12,11 @@ from cxm_insight.nlp.cues import normalise
 
 GRAM_BUCKETS = 1 << 24
 CHAR_SIZES = (3, 4, 5)
-_TOKEN = re.compile(r"[a-z0-9']+|[!?]")
+_TOKEN = re.compile(r"[^\W_]+(?:'[^\W_]+)*|[!?]")
 
 
 def tokens(cleaned: str) -> list[str]:
-    """Lower-cased word tokens plus '!' and '?' of a cleaned text."""
+    """Lower-cased word tokens (letters and digits of any script, inner apostrophes kept) plus '!' and '?'."""
     return _TOKEN.findall(normalise(cleaned))
 
 

@@ -71,7 +71,8 @@ def fit_naive_bayes(
         terms = np.log(counts[pos, k] - (own == k) + alpha)
         loo[:, k] = np.bincount(rows, weights=terms, minlength=len(unique))
         removed = np.where(y == k, lengths, 0.0)
-        loo[:, k] -= terms_per_text * np.log(totals[k] - removed + alpha * vocabulary)
+        # A text with a shared n-gram leaves at least alpha here; the floor only spares texts without one a log(0).
+        loo[:, k] -= terms_per_text * np.log(np.maximum(totals[k] - removed + alpha * vocabulary, alpha))
     return model, centred(loo)
 
 
