@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import io
+import json
+import uuid
 from typing import Any
+
+import asyncpg
+import numpy as np
 
 from tests.insight.integration.conftest import Stack, Tenant
 
@@ -67,3 +73,38 @@ async def test_labels_about_stored_feedback_use_its_redacted_text(stack: Stack) 
     )
     assert missing.status_code == 404
     assert (await t.client.get("/v1/insights/model")).json()["labels"] == 1
+
+
+async def test_a_model_of_an_older_format_is_retrained_from_the_same_labels(stack: Stack) -> None:
+    t = await stack.tenant()
+    labels = [{"text": text, "sentiment": "negative"} for text in TEACH]
+    labels += [{"text": f"the widget glows blue {s}", "sentiment": "positive"} for s in ("today", "again", "now")]
+    labels += [{"text": f"the widget is {s}", "sentiment": "neutral"} for s in ("grey", "square", "on the shelf")]
+    assert (await t.client.post("/v1/insights/labels", json={"labels": labels})).status_code == 202
+    first = await up_to_date(t)
+    taught = await predictions(t)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, meta=np.array(json.dumps({"format": 1, "labels": len(labels), "topics": {}})))
+    conn = await asyncpg.connect(stack.database_url)
+    try:
+        await conn.execute(
+            "UPDATE insight.tenant_models SET model = $1, report = report - 'format' WHERE tenant_id = $2",
+            buffer.getvalue(), uuid.UUID(t.id),
+        )  # fmt: skip
+    finally:
+        await conn.close()
+    assert len(await predictions(t)) == len(PROBES)
+    again = await up_to_date(t)
+    assert again["model"]["version"] > first["model"]["version"]
+    assert again["model"]["report"]["format"] == first["model"]["report"]["format"]
+    assert await predictions(t) == taught
+
+
+async def up_to_date(t: Tenant) -> dict[str, Any]:
+    """The tenant's model status once its model is trained on all its labels in the current format."""
+    for _ in range(600):
+        status: dict[str, Any] = (await t.client.get("/v1/insights/model")).json()
+        if status["up_to_date"]:
+            return status
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"model not retrained: {status}")

@@ -20,6 +20,7 @@ from cxm_insight.domain.objectives import WINDOWS, evaluate, parse_objectives
 from cxm_insight.domain.stats import poisson_rates_two_sided
 from cxm_insight.domain.stories import Sentence, build_story, sentences_of
 from cxm_insight.nlp.analyzer import Analyzer
+from cxm_insight.nlp.learning import FORMAT as MODEL_FORMAT
 from cxm_insight.nlp.taxonomy import DEFAULT_TAXONOMY, parse_taxonomy
 from cxm_insight.queries import open_sections, tallies
 
@@ -247,7 +248,8 @@ async def model_status(conn: AsyncConnection, tenant: uuid.UUID) -> dict[str, An
     if row is not None:
         model = {"version": row["version"], "labels": row["labels"], "trained_at": row["trained_at"],
                  "report": orjson.loads(row["report"])}  # fmt: skip
-    return {"labels": labels, "model": model, "up_to_date": model is not None and model["labels"] == labels}
+    current = model is not None and model["labels"] == labels and model["report"].get("format", 1) == MODEL_FORMAT
+    return {"labels": labels, "model": model, "up_to_date": current}
 
 
 def _r(value: float | None, digits: int = 3) -> float | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ from cxm_common.db import driver
 from cxm_insight.nlp.analyzer import Analyzer
 from cxm_insight.nlp.learning import TenantModel
 from cxm_insight.nlp.taxonomy import DEFAULT_TAXONOMY, Taxonomy, parse_taxonomy
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +85,14 @@ class ModelStore:
             )
             if data is None:
                 return TenantModelVersion(None, None)
-            model = TenantModel.from_bytes(bytes(data))
+            try:
+                model = TenantModel.from_bytes(bytes(data))
+            except ValueError as exc:
+                # A model of an older format: the default model serves until the trainer replaces it.
+                log.warning(
+                    "tenant %s: stored model v%s unreadable (%s); default model meanwhile", tenant, version, exc
+                )
+                return TenantModelVersion(None, None)
             self._models = {k: v for k, v in self._models.items() if k[0] != tenant}
             self._models[key] = model
         return TenantModelVersion(f"{tenant}:{version}", model)

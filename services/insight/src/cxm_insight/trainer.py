@@ -18,6 +18,7 @@ from cxm_common.eventstore import ANY_VERSION, PendingAppend, append_many
 from cxm_common.projections import project
 from cxm_insight import contracts as c
 from cxm_insight.models_store import ModelStore
+from cxm_insight.nlp.learning import FORMAT as MODEL_FORMAT
 from cxm_insight.nlp.learning import LabelExample, train_tenant_model
 from cxm_insight.projections import INSIGHT_READ_MODELS
 from cxm_insight.queries import open_sections
@@ -35,14 +36,15 @@ class Trainer:
         self.min_labels = min_labels
 
     async def stale_tenants(self) -> list[uuid.UUID]:
-        """Tenants with enough labels and more of them than their model was trained on."""
+        """Tenants with enough labels and either more of them than their model saw or a model of an older format."""
         async with self.engine.begin() as conn:
             await set_tenant(conn, ALL_TENANTS)
             rows = await (await driver(conn)).fetch(
                 "SELECT l.tenant_id FROM labels l LEFT JOIN tenant_models m ON m.tenant_id = l.tenant_id "
-                "GROUP BY l.tenant_id, m.labels HAVING count(*) >= $1 AND count(*) <> coalesce(m.labels, 0)",
-                self.min_labels,
-            )
+                "GROUP BY l.tenant_id, m.labels, m.report->>'format' HAVING count(*) >= $1 "
+                "AND (count(*) <> coalesce(m.labels, 0) OR coalesce(m.report->>'format', '1') <> $2)",
+                self.min_labels, str(MODEL_FORMAT),
+            )  # fmt: skip
             return [r["tenant_id"] for r in rows]
 
     async def train(self, tenant: uuid.UUID) -> int | None:
@@ -71,6 +73,7 @@ class Trainer:
                 )
             )
             report: dict[str, Any] = {
+                "format": MODEL_FORMAT,
                 "labels": len(rows),
                 "usable": len(examples),
                 "sentiment_labels": sum(1 for e in examples if e.sentiment),
