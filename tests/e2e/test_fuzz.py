@@ -11,7 +11,6 @@ More examples for a local run: `CXM_FUZZ_EXAMPLES=200 .venv/bin/pytest tests/e2e
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -73,7 +72,6 @@ class Fuzz:
 
     findings: list[Finding]
     requests: dict[str, int]
-    seconds: float
     fuzzer: Fuzzer
 
     def of(self, check: Callable[..., Any], keep: Callable[[Finding], bool] = lambda _: True) -> list[Finding]:
@@ -124,7 +122,6 @@ class Fuzzer:
         return sorted(ops, key=lambda op: op.method.upper() == "DELETE")
 
     def run(self) -> Fuzz:
-        started = time.monotonic()
         for op in self.operations():
             names = [p.name for p in op.path_parameters]
             pinned = {name: self.ids[name] for name in names if name in self.ids}
@@ -132,7 +129,7 @@ class Fuzzer:
             for path_parameters in variants:
                 for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
                     self._fuzz(op, mode, path_parameters)
-        return Fuzz(self.findings, self.requests, time.monotonic() - started, self)
+        return Fuzz(self.findings, self.requests, self)
 
     def _fuzz(self, op: Any, mode: GenerationMode, path_parameters: dict[str, str] | None) -> None:
         headers = self.operator_headers if op.path.startswith(OPERATOR_PREFIX) else self.tenant_headers
@@ -220,10 +217,9 @@ def listed(findings: list[Finding]) -> str:
     return "\n".join(str(f) for f in findings[:20]) + more
 
 
-def test_every_operation_is_fuzzed_within_the_budget(fuzz: Fuzz) -> None:
+def test_every_operation_is_fuzzed(fuzz: Fuzz) -> None:
     assert len(fuzz.requests) >= 60, sorted(fuzz.requests)
     assert all(sent >= 1 for sent in fuzz.requests.values())
-    assert fuzz.seconds < 180, f"the fuzz took {fuzz.seconds:.0f}s"
 
 
 def test_no_operation_answers_a_server_error(fuzz: Fuzz) -> None:

@@ -235,34 +235,43 @@ def test_redaction_is_deterministic() -> None:
 
 
 def _seconds(text: str) -> float:
-    start = time.perf_counter()
-    redact(text)
-    return time.perf_counter() - start
+    """The least CPU time of a few redactions of `text` (CPU time: other work on the machine barely moves it)."""
+    best = float("inf")
+    for _ in range(5):
+        start = time.process_time()
+        redact(text)
+        best = min(best, time.process_time() - start)
+    return best
 
 
-def test_a_5_kb_message_is_redacted_well_under_a_millisecond() -> None:
+def _grows_linearly(text: str) -> bool:
+    """Whether redacting ten times the text takes about ten times as long (a quadratic pattern takes ~100×).
+
+    Speed itself is a benchmark's business (`insight.analysis_1core`); this guards against patterns whose time
+    explodes with the input, comparing two sizes measured one after the other.
+    """
+    short = text[: len(text) // 10]
+    return _seconds(text) < 30 * max(_seconds(short), 1e-4)
+
+
+def test_redaction_time_grows_linearly_with_an_ordinary_message() -> None:
     story = (
         "I ordered a sofa on 12/03/2024 (order #883120, $1,299.00) and was promised delivery within 10 days. "
         "It is now 5 weeks later, I have called 6 times, waited 45 minutes each time, and flight UA 1234 I took "
-        "to visit my mother was the only thing that ran on time. "
+        "to visit my mother was the only thing that ran on time. Reach me at jane.roe@example.com. "
     )
-    text = (story * 20)[:4900] + " Reach me at jane.roe@example.com or +44 20 7946 0958."
-    redact(text)
-    best = min(_seconds(text) for _ in range(20))
-    assert best < 0.002  # about 0.2 ms here; the bound leaves room for a slower or busy machine
+    assert _grows_linearly(story * 200)
 
 
-def test_a_5_kb_message_dense_with_personal_data_stays_fast() -> None:
-    text = ((MIXED + " ") * 12)[:5000]
-    redact(text)
-    assert min(_seconds(text) for _ in range(20)) < 0.005
+def test_redaction_time_grows_linearly_with_a_message_dense_with_personal_data() -> None:
+    assert _grows_linearly((MIXED + " ") * 120)
 
 
 @pytest.mark.parametrize(
     "alphabet",
     ["0123456789@", "0123456789@ .-+()", "0123456789abcdefABCDEF:.@ ", "GB82 ", "a://"],
 )
-def test_100_kb_of_hostile_input_finishes_quickly(alphabet: str) -> None:
+def test_redaction_time_grows_linearly_with_hostile_input(alphabet: str) -> None:
     rng = random.Random(7)
     hostile = "".join(rng.choice(alphabet) for _ in range(100_000)) if len(alphabet) > 5 else alphabet * 25_000
-    assert _seconds(hostile) < 0.5
+    assert _grows_linearly(hostile)
