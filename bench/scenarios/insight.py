@@ -32,7 +32,7 @@ from bench.scenarios.http import System, system
 from cxm_common.auth import verify_token
 from cxm_common.jetstream import durable_name, stream_name
 from cxm_ingest.handlers import record_id
-from cxm_insight.queries import SeriesQuery, series_sql
+from cxm_insight.series import SeriesQuery, series_sql
 
 ROOT = Path(__file__).resolve().parents[2]
 BATCH = 64
@@ -337,13 +337,12 @@ async def sql_latencies(conn: asyncpg.Connection, tenant: uuid.UUID, case: Serie
     p = case.params()
     q = SeriesQuery(p["metric"], datetime.fromisoformat(p["from"]), datetime.fromisoformat(p["to"]), case.interval,
                     case.tz, p["group_by"])  # fmt: skip
-    sql, args = series_sql(q)
-    sql = sql.replace("$T", f"${len(args) + 1}")
-    await conn.fetch(sql, *args, tenant)
+    sql, args = series_sql(q, tenant)
+    await conn.fetchval(sql, *args)
     latencies = []
     for _ in range(runs):
         began = time.perf_counter()
-        await conn.fetch(sql, *args, tenant)
+        await conn.fetchval(sql, *args)
         latencies.append(time.perf_counter() - began)
     return latencies
 

@@ -8,13 +8,14 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import orjson
 import pytest
 
 from cxm_common.db import create_engine, driver, set_tenant
 from cxm_common.migrations import upgrade
 from cxm_insight.domain.metrics import Tally
 from cxm_insight.projections import _write_buckets, hour
-from cxm_insight.queries import SeriesQuery, series
+from cxm_insight.series import SeriesQuery, series
 from cxm_insight.service import SPEC
 
 ZONES = ["UTC", "Europe/Paris", "America/New_York", "Asia/Kolkata", "Pacific/Auckland", "America/Los_Angeles"]
@@ -58,7 +59,7 @@ async def test_day_series_equal_hourly_sums_in_every_time_zone(engine) -> None: 
                 expected[slot] = expected.get(slot, Tally()).add(t)
             async with engine.begin() as conn:
                 await set_tenant(conn, tenant)
-                got = await series(conn, tenant, SeriesQuery("nps", since, until, interval, name, "topic"))
+                got = orjson.loads(await series(conn, tenant, SeriesQuery("nps", since, until, interval, name, "topic")))
             found = {(s["key"], p["start"]): (p["n"], p["value"]) for s in got["series"] for p in s["points"]}
             wanted = {k: (t.nps_n, round(t.value("nps") or 0.0, 3)) for k, t in expected.items()}
             assert found == wanted, (name, interval)
