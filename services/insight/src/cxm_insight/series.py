@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -71,7 +71,7 @@ def local_day(moment: datetime, tz: ZoneInfo) -> datetime:
 
 
 @cache
-def _day_shifts(offset: timedelta) -> tuple[timedelta, tuple[tuple[int, timedelta], ...]]:
+def _day_shifts(offset: timedelta) -> tuple[timedelta, tuple[tuple[timedelta, timedelta], ...]]:
     """For a UTC day wholly at one offset: how far its credited local day is from it (that of its noon), and each
     hour whose local day is another one, with how far that day is."""
 
@@ -80,26 +80,28 @@ def _day_shifts(offset: timedelta) -> tuple[timedelta, tuple[tuple[int, timedelt
         return moment.replace(hour=0, minute=0, second=0, microsecond=0) - datetime(2000, 1, 1)
 
     credited = shift(12)
-    return credited, tuple((h, shift(h)) for h in range(24) if shift(h) != credited)
+    return credited, tuple((h * HOUR, shift(h)) for h in range(24) if shift(h) != credited)
 
 
 def day_maps(
     first: datetime, last: datetime, tz: ZoneInfo
-) -> tuple[list[date], list[datetime], list[datetime], list[datetime], list[datetime]]:
+) -> tuple[list[datetime], list[datetime], list[datetime], list[datetime]]:
     """For whole UTC days in [first, last): each day's local day (that of its noon), and the hours that fall on
     another local day than their UTC day's, with the local day they belong to and the one their day was credited to.
     """
-    days, locals_, hours, to_local, from_local = [], [], [], [], []
+    locals_, hours, to_local, from_local = [], [], [], []
     day = first
+    start = day.astimezone(tz).utcoffset()
     while day < last:
+        following = day + DAY
+        end = following.astimezone(tz).utcoffset()
         naive = day.replace(tzinfo=None)
-        start, end = day.astimezone(tz).utcoffset(), (day + DAY - HOUR).astimezone(tz).utcoffset()
         if start == end and start is not None:
             # No clock change today: which hours move follows from the offset alone, without a zone lookup per hour.
             shift, moved = _day_shifts(start)
             credited = naive + shift
-            for h, actual in moved:
-                hours.append(day + h * HOUR)
+            for since_midnight, actual in moved:
+                hours.append(day + since_midnight)
                 to_local.append(naive + actual)
                 from_local.append(credited)
         else:
@@ -111,10 +113,15 @@ def day_maps(
                     hours.append(moment)
                     to_local.append(found)
                     from_local.append(credited)
-        days.append(day.date())
         locals_.append(credited)
-        day += DAY
-    return days, locals_, hours, to_local, from_local
+        day, start = following, end
+    return locals_, hours, to_local, from_local
+
+
+@cache
+def _offset_text(offset: timedelta) -> str:
+    """An offset as `isoformat` ends an aware time with it: +01:00, -03:30, +00:09:21."""
+    return datetime(2000, 1, 1, tzinfo=timezone(offset)).isoformat()[19:]
 
 
 def start_labels(q: SeriesQuery) -> tuple[list[datetime], list[str]]:
@@ -122,28 +129,12 @@ def start_labels(q: SeriesQuery) -> tuple[list[datetime], list[str]]:
     ISO 8601 with the offset the zone has at that local time (the earlier one where a local time repeats)."""
     tz = zone(q.tz)
     first, last = local_day(q.since, tz) - DAY, local_day(q.until, tz) + DAY
-    starts: list[datetime] = []
-    labels: list[str] = []
-    if q.interval == "hour":
-        day = first
-        while day <= last:
-            midnight, late = day.replace(tzinfo=tz), (day + 23 * HOUR).replace(tzinfo=tz)
-            hours = [day + h * HOUR for h in range(24)]
-            starts.extend(hours)
-            if midnight.utcoffset() == late.utcoffset():
-                prefix, suffix = day.date().isoformat(), midnight.isoformat()[19:]
-                labels.extend(f"{prefix}T{h:02d}:00:00{suffix}" for h in range(24))
-            else:
-                labels.extend(h.replace(tzinfo=tz).isoformat() for h in hours)
-            day += DAY
-        return starts, labels
+    if q.interval == "week":
+        first -= first.weekday() * DAY
     step = INTERVALS[q.interval]
-    start = first if q.interval == "day" else first - first.weekday() * DAY
-    while start <= last:
-        starts.append(start)
-        labels.append(start.replace(tzinfo=tz).isoformat())
-        start += step
-    return starts, labels
+    starts = [first + i * step for i in range((last - first) // step + 1)]
+    # `tz.utcoffset` of a naive time reads it as local (fold 0), as `replace(tzinfo=tz)` does, without a new object.
+    return starts, [f"{s.isoformat()}{_offset_text(tz.utcoffset(s))}" for s in starts]
 
 
 # Each metric as `Tally.value` computes it from the sums (the same float operations, in the same order):
@@ -235,7 +226,7 @@ def _local_tallies(q: SeriesQuery, columns: tuple[str, ...], args: list[Any]) ->
             f"WHERE b.tenant_id = $1 AND b.dim = $2 AND b.bucket >= $4 AND b.bucket < $5 {keys}"
         )
     n = len(args)
-    _, locals_, hours, to_local, from_local = day_maps(first, last, zone(q.tz))
+    locals_, hours, to_local, from_local = day_maps(first, last, zone(q.tz))
     args += [first, last, first.date(), last.date(), locals_, hours, to_local, from_local]
     f, la, fd, ld, dl, hb, ht, hf = (f"${n + i}" for i in range(1, 9))
     d_cols = ", ".join(f"d.{c}" for c in columns)
@@ -275,16 +266,18 @@ def series_sql(q: SeriesQuery, tenant: uuid.UUID) -> tuple[str, list[Any]]:
     args: list[Any] = [tenant]
     inner = _local_tallies(q, columns, args)
     starts, labels = start_labels(q)
-    args += [q.interval, starts, labels]
+    args += [starts, [f'{{"start":"{label}","value":' for label in labels]]  # each point's JSON up to its value
     n = len(args)
-    interval, st, lb = f"${n - 2}", f"${n - 1}", f"${n}"
+    st, lb = f"${n - 1}", f"${n}"
+    # Hour and day buckets are already cut by the select of local tallies; weeks start on the Monday of their days.
+    local = "date_trunc('week', x.local)" if q.interval == "week" else "x.local"
     sums = ", ".join(f"{_sum(c)} AS {c}" for c in dict.fromkeys(("count", base)))
     # One pass sums each point and, in the rows whose `local` is null, each key's total over the period. Keys are
     # grouped and sorted byte-wise ("C"); only the groups' final order uses the database's collation.
     return (
         f"""
         WITH g AS (
-            SELECT x.key COLLATE "C" AS key, date_trunc({interval}, x.local) AS local, {sums}, {_value(q.metric)} AS v
+            SELECT x.key COLLATE "C" AS key, {local} AS local, {sums}, {_value(q.metric)} AS v
             FROM ({inner}) AS x
             GROUP BY GROUPING SETS ((1, 2), (1))
         ),
@@ -295,7 +288,7 @@ def series_sql(q: SeriesQuery, tenant: uuid.UUID) -> tuple[str, list[Any]]:
                 max('{{"key":' || to_json(r.key)::text || ',"value":' || {json_number("r.r", "r.v")} || ',"n":'
                     || r.{base} || ',"count":' || r.count || ',"points":[') FILTER (WHERE r.local IS NULL) AS head,
                 string_agg(
-                    '{{"start":"' || coalesce(l.label, to_char(r.local, 'YYYY-MM-DD"T"HH24:MI:SS')) || '","value":'
+                    coalesce(l.label, '{{"start":"' || to_char(r.local, 'YYYY-MM-DD"T"HH24:MI:SS') || '","value":')
                     || {json_number("r.r", "r.v")} || ',"n":' || r.{base} || ',"count":' || r.count || '}}',
                     ',' ORDER BY r.local
                 ) FILTER (WHERE r.local IS NOT NULL AND r.count <> 0) AS points
