@@ -249,7 +249,7 @@ def _local_tallies(q: SeriesQuery, columns: tuple[str, ...], args: list[Any]) ->
         UNION ALL
         SELECT v.local, c.key, {signed}
         FROM (
-            SELECT m.to_local, m.from_local, b.key, {b_sums}
+            SELECT m.to_local, m.from_local, b.key COLLATE "C" AS key, {b_sums}
             FROM unnest({hb}::timestamptz[], {ht}::timestamp[], {hf}::timestamp[]) AS m(bucket, to_local, from_local)
             CROSS JOIN LATERAL (
                 SELECT b.key, {b_cols} FROM metric_buckets b
