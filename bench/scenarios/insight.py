@@ -337,7 +337,7 @@ async def sql_latencies(
     conn: asyncpg.Connection, tenant: uuid.UUID, case: SeriesCase, runs: int, role: str | None
 ) -> list[float]:
     """The same case's statement run straight on Postgres (insight's own SQL), to tell database from HTTP time: as
-    the service runs it when `role` is its runtime role (row-level security scoped to the tenant), else as owner."""
+    the service runs it when `role` is its runtime role (row-level security for the tenant), else as connected."""
     p = case.params()
     q = SeriesQuery(p["metric"], datetime.fromisoformat(p["from"]), datetime.fromisoformat(p["to"]), case.interval,
                     case.tz, p["group_by"])  # fmt: skip
@@ -401,11 +401,11 @@ async def _time_cases(
             latencies, size = await time_series(client, case, QUERY_REQUESTS, max_s=ctx.budget.seconds * 4)
             shown = percentiles_ms(latencies) or {}
             sql = percentiles_ms(await sql_latencies(conn, tenant, case, SQL_RUNS, role)) or {}
-            owner = percentiles_ms(await sql_latencies(conn, tenant, case, SQL_RUNS, None)) or {}
+            superuser = percentiles_ms(await sql_latencies(conn, tenant, case, SQL_RUNS, None)) or {}
             results[case.label] = {"requests": len(latencies), "response_bytes": size,
                                    **{k: round(v, 1) for k, v in shown.items()},
                                    "sql_p50": round(sql["p50"], 1), "sql_p95": round(sql["p95"], 1),
-                                   "sql_owner_p50": round(owner["p50"], 1)}  # fmt: skip
+                                   "sql_superuser_p50": round(superuser["p50"], 1)}  # fmt: skip
             if case.label == "day_utc":
                 samples = latencies
     headline = results["day_utc"]["p95"]
