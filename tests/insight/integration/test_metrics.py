@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from cxm_insight.api import MetricSeriesOut
 from tests.insight.integration.conftest import Stack
 
 
@@ -60,3 +61,25 @@ async def test_a_query_that_cannot_be_answered_is_a_422(stack: Stack) -> None:
     for params in cases:
         response = await t.client.get("/v1/insights/metrics", params=params)
         assert response.status_code == 422, (params, response.text)
+
+
+async def test_the_answer_has_the_shape_the_merged_document_gives_it(stack: Stack) -> None:
+    t = await stack.tenant()
+    ids = await t.batch(
+        [
+            {"channel": "chat", "scores": {"nps": 10}, "occurred_at": "2026-01-10T03:00:00Z"},
+            {"channel": "email", "scores": {"csat": 5}, "occurred_at": "2026-01-10T04:00:00Z"},
+        ]
+    )
+    await t.all_analysed(ids)
+    params = {"metric": "nps", "group_by": "channel", "from": "2026-01-01T00:00:00Z", "to": "2026-02-01T00:00:00Z"}
+    response = await t.client.get("/v1/insights/metrics", params=params)
+    assert response.headers["content-type"] == "application/json"
+    answer = MetricSeriesOut.model_validate_json(response.content)
+    assert [(g.key, g.value, g.n) for g in answer.series] == [("chat", 100.0, 1), ("email", None, 0)]
+    document = (await t.client.get("/openapi.json")).json()
+    ok = document["paths"]["/v1/insights/metrics"]["get"]["responses"]["200"]["content"]["application/json"]
+    assert ok["schema"] == {"$ref": "#/components/schemas/MetricSeriesOut"}
+    assert set(document["components"]["schemas"]["MetricSeriesOut"]["required"]) == {
+        "metric", "interval", "tz", "group_by", "from", "to", "definition_version", "series"
+    }  # fmt: skip
