@@ -247,6 +247,7 @@ class Runtime:
         return {"ready": ready, "service": self.spec.name, "role": self.role, "checks": checks}
 
 
+KEEP_ALIVE_S = 75
 NO_FASTAPI_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
 
 
@@ -299,6 +300,9 @@ def main(spec: ServiceSpec, argv: Sequence[str] | None = None) -> None:
         port=args.port or settings.port or spec.default_port,
         log_config=None,
         access_log=False,
+        # Longer than any client keeps an idle connection (the gateway's pool: 30 s; load balancers: 60 s), so the
+        # server never closes one just as a client reuses it (uvicorn's 5 s default did: a 503 from the gateway).
+        timeout_keep_alive=KEEP_ALIVE_S,
         timeout_graceful_shutdown=25,
         lifespan="on",
     )

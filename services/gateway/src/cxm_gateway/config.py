@@ -24,6 +24,8 @@ class Settings(CommonSettings):
     upstream_connect_timeout_s: float = 1.0
     upstream_timeout_s: float = 30.0
     upstream_pool_size: int = 256
+    upstream_keepalive_s: float = 30.0
+    """How long an idle pooled connection to a service is kept (services keep theirs open longer)."""
     internal_token_ttl_s: float = 60.0
     stream_token_ttl_s: float = 300.0
     stream_heartbeat_s: float = 15.0

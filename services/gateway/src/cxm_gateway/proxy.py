@@ -50,7 +50,7 @@ class Upstream:
         if self._session is None or self._session.closed:
             s = self.settings
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=s.upstream_pool_size, keepalive_timeout=30),
+                connector=aiohttp.TCPConnector(limit=s.upstream_pool_size, keepalive_timeout=s.upstream_keepalive_s),
                 timeout=aiohttp.ClientTimeout(total=s.upstream_timeout_s, sock_connect=s.upstream_connect_timeout_s),
                 auto_decompress=False,
                 skip_auto_headers=("User-Agent", "Accept-Encoding", "Accept", "Content-Type"),

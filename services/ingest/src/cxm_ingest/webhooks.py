@@ -130,16 +130,19 @@ def routers(ctx: IngestContext) -> list[APIRouter]:
 
         await retry_on_conflict(once, attempts=8)
 
-    for suffix in ("", "/{token}"):
+    async def webhook(request: Request, source: str, connection_id: str, _: Gateway) -> Response:
+        return await receive(request, source, connection_id, request.path_params.get("token"))
 
-        @router.api_route(
-            "/v1/webhooks/{source}/{connection_id}" + suffix,
-            methods=["POST", "PUT", "HEAD", "GET"],
-            summary="Receive a webhook in the source's native format",
-            response_class=Response,
-        )
-        async def webhook(request: Request, source: str, connection_id: str, _: Gateway) -> Response:
-            return await receive(request, source, connection_id, request.path_params.get("token"))
+    for suffix, kind in (("", ""), ("/{token}", "_with_token")):
+        for method in ("POST", "PUT", "HEAD", "GET"):
+            router.add_api_route(
+                "/v1/webhooks/{source}/{connection_id}" + suffix,
+                webhook,
+                methods=[method],
+                operation_id=f"receive_webhook{kind}_{method.lower()}",
+                summary="Receive a webhook in the source's native format",
+                response_class=Response,
+            )
 
     return [router]
 
