@@ -78,17 +78,17 @@ def gateway(database_url: str, nats_url: str, nats_prefix: str) -> GatewayFactor
 
     @contextlib.asynccontextmanager
     async def start(ingest_up: bool = True, **overrides: Any) -> AsyncIterator[str]:
-        await upgrade(database_url, "gateway", SPEC.migrations)
         ingest_port = free_port()
-        settings = Settings(
-            database_url=database_url,
-            nats_url=nats_url,
-            nats_prefix=nats_prefix,
-            internal_token_secret=SECRET,
-            admin_token=ADMIN_TOKEN,
-            ingest_url=f"http://127.0.0.1:{ingest_port}",
-            **overrides,
-        )
+        options: dict[str, Any] = {
+            "database_url": database_url,
+            "nats_url": nats_url,
+            "nats_prefix": nats_prefix,
+            "internal_token_secret": SECRET,
+            "admin_token": ADMIN_TOKEN,
+            "ingest_url": f"http://127.0.0.1:{ingest_port}",
+        }
+        settings = Settings(**{**options, **overrides})
+        await upgrade(settings.database_url, "gateway", SPEC.migrations)
         app = create_app(SPEC, "all", settings)
         async with contextlib.AsyncExitStack() as stack:
             if ingest_up:

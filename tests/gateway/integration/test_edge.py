@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 
 import httpx
+import pytest
 
+from cxm_common.embedded import EmbeddedPostgres
 from tests.gateway.integration.conftest import ADMIN_TOKEN, GatewayFactory, bearer, new_tenant
 
 
@@ -145,6 +148,24 @@ async def test_an_unreachable_service_is_503_with_retry_after_not_a_hang(gateway
         assert response.status_code == 503
         assert response.headers["retry-after"] == "2"
         assert response.json()["status"] == 503
+
+
+@pytest.mark.fault
+async def test_a_key_lookup_while_the_database_is_down_is_503_with_retry_after(
+    gateway: GatewayFactory, own_postgres: EmbeddedPostgres, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with (
+        gateway(database_url=own_postgres.url, key_cache_ttl_s=0) as url,
+        httpx.AsyncClient(base_url=url, timeout=10) as client,
+    ):
+        key = (await new_tenant(client))["api_key"]
+        own_postgres.stop("immediate")
+        responses = [await client.post("/v1/feedback", json={}, headers=bearer(key)) for _ in range(3)]
+        own_postgres.start()
+    assert [r.status_code for r in responses] == [503, 503, 503]
+    assert all(r.headers["retry-after"] == "2" for r in responses)
+    # Answered by the edge: nothing reached the server as a crash (which would also drop the connection).
+    assert not [r for r in caplog.records if r.name.startswith("uvicorn") and r.levelno >= logging.ERROR]
 
 
 async def test_request_ids_are_echoed_or_assigned(gateway: GatewayFactory) -> None:

@@ -13,6 +13,7 @@ import aiohttp
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cxm_common.auth import INTERNAL_TOKEN_HEADER, WEBHOOK_SCOPE, Principal, issue_token
+from cxm_common.db import DATABASE_ERRORS, is_transient_db_error
 from cxm_common.ids import uuid7
 from cxm_common.observability import current_traceparent
 from cxm_common.problems import problem
@@ -97,6 +98,19 @@ class Edge:
             return
         request_id = _request_id(scope)
         send = _with_request_id(send, request_id)
+        try:
+            await self._handle(scope, receive, send, request_id)
+        except DATABASE_ERRORS as exc:
+            # Only the key lookup can get here (the gateway's own routes answer their errors inside the app): an
+            # unavailable database is a 503 for the client, not an exception that makes the server drop the line.
+            if not is_transient_db_error(exc):
+                raise
+            log.warning("database unavailable on %s %s: %r", scope["method"], scope["path"], exc)
+            await problem(503, "The database is unavailable; retry shortly.", headers={"Retry-After": "2"})(
+                scope, receive, send
+            )
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
         header_bytes = sum(len(k) + len(v) for k, v in scope["headers"])
         if header_bytes > self.settings.max_header_bytes:
             await problem(431, "Request headers are too large.")(scope, receive, send)
