@@ -17,7 +17,7 @@ from opentelemetry.trace import SpanKind
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from cxm_common import deadletters
+from cxm_common import deadletters, failpoints
 from cxm_common.aio import sleep_or_stop
 from cxm_common.db import driver, is_transient_db_error, set_tenant
 from cxm_common.envelope import Envelope, InvalidEnvelope
@@ -191,6 +191,7 @@ class ConsumerRunner:
             for m in msgs
         ]
         await self.apply(items)
+        await failpoints.reach("consumer.after_commit_before_ack")
         if self.on_commit is not None:
             self.on_commit()
         # Acks only after the commit: a crash before this point redelivers, and the inbox absorbs it.
@@ -257,6 +258,7 @@ class ConsumerRunner:
                         consumer=self.durable,
                     ):
                         await self.subscription.apply(conn, [i.envelope for i in run if i.envelope is not None])
+                await failpoints.reach("consumer.before_commit")
                 await tx.commit()
                 return True
             except Exception as exc:
@@ -278,6 +280,7 @@ class ConsumerRunner:
                 await self._apply_one(conn, item)
                 if item.envelope is not None:
                     seen.add(item.envelope.id)
+            await failpoints.reach("consumer.before_commit")
 
     async def _apply_one(self, conn: AsyncConnection, item: _Item, *, may_dead_letter: bool = True) -> None:
         """Apply one item in a savepoint, retrying stream conflicts; on failure decide retry or dead letter."""
