@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bench.chaos.scenario import Scenario
-from bench.chaos.scenarios import delivery, servers
+from bench.chaos.scenarios import crashes, delivery, servers
 
 ALL = [
     Scenario("F1", "NATS killed mid-ingest, restarted later",
@@ -19,4 +19,10 @@ ALL = [
     Scenario("F2", "Postgres stopped (immediate) under load, restarted",
              "503 + Retry-After while down, never 500, never 2xx for an uncommitted event; readiness false then true",
              servers.postgres_stopped),
+    Scenario("F6", "consumers killed before commit / after commit before ack",
+             "applied exactly once", crashes.consumers_killed),
+    Scenario("F7", "publisher killed between publish and mark",
+             "republished with the same msg id, absorbed", crashes.publisher_killed),
+    Scenario("F8", "8 concurrent writers, one transaction held open 2 s",
+             "the publisher never skips the late row", crashes.late_commit),
 ]  # fmt: skip
