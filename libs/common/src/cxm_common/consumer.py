@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cxm_common import deadletters, failpoints
 from cxm_common.aio import sleep_or_stop
+from cxm_common.crypto import KeyDestroyed
 from cxm_common.db import driver, is_transient_db_error, set_tenant
 from cxm_common.envelope import Envelope, InvalidEnvelope
 from cxm_common.eventstore import ConcurrencyError
@@ -80,6 +81,8 @@ class Outcome(Enum):
 
     APPLIED = "applied"
     DUPLICATE = "duplicate"
+    SKIPPED = "skipped"
+    """About a customer erased meanwhile (its key is destroyed): it changes nothing, now or when redelivered."""
     RETRY = "retried"
     DEAD = "dead"
 
@@ -198,7 +201,7 @@ class ConsumerRunner:
         for item in items:
             assert item.msg is not None and item.outcome is not None
             CONSUMER_APPLIED.labels(self.durable, item.outcome.value).inc()
-            if item.outcome in (Outcome.APPLIED, Outcome.DUPLICATE):
+            if item.outcome in (Outcome.APPLIED, Outcome.DUPLICATE, Outcome.SKIPPED):
                 await _quietly(item.msg.ack())
             elif item.outcome is Outcome.DEAD:
                 await _quietly(item.msg.term())
@@ -304,6 +307,13 @@ class ConsumerRunner:
                         item.outcome = Outcome.APPLIED
                     await savepoint.commit()
                     return
+                except KeyDestroyed:
+                    # Retrying cannot help: the customer's data is gone by request, and so must this event's be.
+                    await savepoint.rollback()
+                    await conn.execute(_CLAIM_ONE_SQL, {"consumer": self.durable, "id": env.id})
+                    item.outcome = Outcome.SKIPPED
+                    log.info("skipped %s on %s: it concerns an erased customer", env.id, self.durable)
+                    return
                 except ConcurrencyError as exc:
                     await savepoint.rollback()
                     item.error = f"stream conflict after {attempt} attempts: {exc}"
@@ -366,7 +376,7 @@ class ConsumerRunner:
                 except InvalidEnvelope as exc:
                     item.error = f"invalid envelope: {exc}"
                 await self._apply_one(conn, item, may_dead_letter=False)
-                ok = item.outcome in (Outcome.APPLIED, Outcome.DUPLICATE)
+                ok = item.outcome in (Outcome.APPLIED, Outcome.DUPLICATE, Outcome.SKIPPED)
                 applied += ok
                 await conn.execute(
                     text(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 import asyncpg
@@ -89,6 +90,16 @@ async def driver(conn: AsyncConnection) -> asyncpg.Connection:
                 await conn.invalidate()  # dropped by the server: the pool must not lend it again
             raise
     return adapted._connection  # type: ignore[no-any-return]
+
+
+async def lock_ids(conn: AsyncConnection, ids: Iterable[uuid.UUID], *, shared: bool = False) -> None:
+    """Take a transaction-scoped advisory lock per id, in sorted order; shared holders never wait for each other."""
+    wanted = sorted(set(ids))
+    if wanted:
+        function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+        await (await driver(conn)).execute(
+            f"SELECT {function}(hashtextextended(id::text, 0)) FROM unnest($1::uuid[]) AS t(id) ORDER BY id", wanted
+        )
 
 
 ALL_TENANTS = "*"

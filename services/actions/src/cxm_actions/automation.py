@@ -48,8 +48,13 @@ class Automation:
             c.CUSTOMER_UPDATED: self._customer,
             c.CUSTOMER_ERASED_INGEST: self._erased,
         }.get(event.type)
-        if handler is not None:
-            await handler(conn, event)
+        if handler is None:
+            return
+        customer = event.data.get("customer_id")
+        erasure = event.type == c.CUSTOMER_ERASED_INGEST
+        if customer and not erasure and await self.keyring.erased(conn, [uuid.UUID(customer)]):
+            return  # about a customer erased meanwhile: their facts are gone and must stay gone
+        await handler(conn, event)
 
     async def _feedback(self, conn: AsyncConnection, event: Envelope) -> None:
         d = event.data
@@ -166,7 +171,7 @@ class Automation:
         d = event.data
         everyone = [uuid.UUID(x) for x in [d["customer_id"], *(d.get("merged_ids") or [])]]
         for subject in everyone:
-            await self.keyring.destroy(conn, subject)
+            await self.keyring.destroy(conn, subject, event.tenant_id)
         pg = await driver(conn)
         t = event.tenant_id
         for table in ("feedback_facts", "interaction_facts", "risks"):

@@ -59,7 +59,7 @@ class Customers:
         d = event.data
         everyone = [uuid.UUID(d["customer_id"]), *(uuid.UUID(m) for m in d.get("merged_ids") or [])]
         for subject in everyone:
-            await self.keyring.destroy(conn, subject)
+            await self.keyring.destroy(conn, subject, event.tenant_id)
         # Kept as a tombstone: an older update of the customer arriving after the erasure must not bring it back.
         await (await driver(conn)).execute(
             "INSERT INTO customers (id, tenant_id, attributes, versions, updated_at) "
