@@ -36,6 +36,11 @@ def ingest_stand_in() -> FastAPI:
     async def feedback(body: dict[str, Any], request: Request, tenant: uuid.UUID = Depends(scoped("ingest:write"))):
         return {"tenant": str(tenant), "body": body, "headers": dict(request.headers)}
 
+    @app.post("/v1/interactions", status_code=202)
+    async def slow(body: dict[str, Any], tenant: uuid.UUID = Depends(scoped("ingest:write"))) -> dict[str, str]:
+        await asyncio.sleep(0.5)  # a busy service: each request takes half a second
+        return {"tenant": str(tenant)}
+
     @app.get("/v1/feedback/{feedback_id}")
     async def one(feedback_id: uuid.UUID, tenant: uuid.UUID = Depends(scoped("ingest:read"))) -> dict[str, str]:
         return {"id": str(feedback_id), "tenant": str(tenant)}

@@ -168,6 +168,29 @@ async def test_a_key_lookup_while_the_database_is_down_is_503_with_retry_after(
     assert not [r for r in caplog.records if r.name.startswith("uvicorn") and r.levelno >= logging.ERROR]
 
 
+async def test_beyond_a_services_in_flight_limit_requests_get_503_with_retry_after_at_once(
+    gateway: GatewayFactory,
+) -> None:
+    limits = {"admission_min_in_flight": 2, "admission_max_in_flight": 2, "admission_retry_after_s": 3}
+    async with gateway(**limits) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
+        key = (await new_tenant(client))["api_key"]
+
+        async def timed(path: str) -> tuple[int, float, str | None]:
+            began = asyncio.get_running_loop().time()
+            response = await client.post(path, json={}, headers=bearer(key))
+            return response.status_code, asyncio.get_running_loop().time() - began, response.headers.get("retry-after")
+
+        answers = await asyncio.gather(*(timed("/v1/interactions") for _ in range(6)))
+        other_lane = await client.get(f"/v1/feedback/{uuid.uuid4()}", headers=bearer(key))
+    accepted = [a for a in answers if a[0] == 202]
+    refused = [a for a in answers if a[0] != 202]
+    assert len(accepted) == 2
+    assert {a[0] for a in refused} == {503}
+    assert all(a[2] == "3" for a in refused)
+    assert max(a[1] for a in refused) < min(a[1] for a in accepted)  # refused at once, not after queueing
+    assert other_lane.status_code == 200  # reads have a lane of their own
+
+
 async def test_request_ids_are_echoed_or_assigned(gateway: GatewayFactory) -> None:
     async with gateway() as url, httpx.AsyncClient(base_url=url) as client:
         key = (await new_tenant(client))["api_key"]

@@ -24,6 +24,13 @@ class Settings(CommonSettings):
     upstream_connect_timeout_s: float = 1.0
     upstream_timeout_s: float = 30.0
     upstream_pool_size: int = 256
+    admission_min_in_flight: int = 4
+    """Each lane (a service's reads, writes, batches) may always have this many requests in flight."""
+    admission_max_in_flight: int = 64
+    """…and never more than this many; in between, the limit follows the service's latency."""
+    admission_tolerance: float = 3.0
+    """Latency (smoothed) above this multiple of the lane's no-load latency shrinks its limit."""
+    admission_retry_after_s: int = 1
     internal_token_ttl_s: float = 60.0
     stream_token_ttl_s: float = 300.0
     stream_heartbeat_s: float = 15.0

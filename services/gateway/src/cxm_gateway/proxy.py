@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import aiohttp
+from prometheus_client import Counter, Gauge
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cxm_common.auth import INTERNAL_TOKEN_HEADER, WEBHOOK_SCOPE, Principal, issue_token
@@ -19,10 +20,16 @@ from cxm_common.observability import current_traceparent
 from cxm_common.problems import problem
 from cxm_gateway.authn import KeyCache
 from cxm_gateway.config import Settings
+from cxm_gateway.domain.admission import Admission, Lane, lane_kind
 from cxm_gateway.domain.ratelimit import RateLimiter
 from cxm_gateway.domain.routes import Route, route_for
 
 log = logging.getLogger(__name__)
+
+SHED = Counter(
+    "cxm_gateway_shed_total", "Requests refused at once because a service's lane was full", ["service", "lane"]
+)
+ADMISSION_LIMIT = Gauge("cxm_gateway_admission_limit", "In-flight limit of a service's lane", ["service", "lane"])
 
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 # Never forwarded: hop-by-hop headers, and anything a client might use to choose a tenant or forge trust.
@@ -84,6 +91,11 @@ class Edge:
         self.stream_principal = stream_principal
         self.clock = clock
         self.limiter = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
+        self.admission = Admission(
+            minimum=settings.admission_min_in_flight,
+            maximum=settings.admission_max_in_flight,
+            tolerance=settings.admission_tolerance,
+        )
         self.upstreams = {
             "ingest": settings.ingest_url.rstrip("/"),
             "insight": settings.insight_url.rstrip("/"),
@@ -153,7 +165,18 @@ class Edge:
         if body is None:
             await problem(413, f"The body exceeds {route.body_limit} bytes for this route.")(scope, receive, send)
             return
-        await self._forward(scope, send, route, principal, body, request_id)
+        kind = lane_kind(scope["method"], route.batch)
+        lane = self.admission.lane(route.service, kind)
+        admitted = lane.admit()
+        if admitted is None:
+            # Refused at once: queueing here would only add to the latency of the requests the service has.
+            SHED.labels(route.service, kind).inc()
+            retry_after = str(self.settings.admission_retry_after_s)
+            await problem(503, f"The {route.service} service is at capacity; retry shortly.",
+                          headers={"Retry-After": retry_after})(scope, receive, send)  # fmt: skip
+            return
+        await self._forward(scope, send, route, principal, body, request_id, lane, admitted)
+        ADMISSION_LIMIT.labels(route.service, kind).set(lane.limit)
 
     def _stream_token(self, scope: Scope, path: str) -> Principal | None:
         # Browsers' EventSource cannot send headers, so the stream also takes a short-lived `?token=`.
@@ -184,7 +207,15 @@ class Edge:
         return token
 
     async def _forward(
-        self, scope: Scope, send: Send, route: Route, principal: Principal, body: bytes, request_id: str
+        self,
+        scope: Scope,
+        send: Send,
+        route: Route,
+        principal: Principal,
+        body: bytes,
+        request_id: str,
+        lane: Lane,
+        admitted: int,
     ) -> None:
         # The path as the client encoded it: decoding `%23` or `%2F` here would name another resource upstream.
         raw_path = scope.get("raw_path")
@@ -198,10 +229,14 @@ class Edge:
         if traceparent:
             headers.append(("traceparent", traceparent))
         started = False
+        began = time.monotonic()
+        answered: float | None = None
         try:
             async with self.upstream.session().request(
                 scope["method"], url, data=body or None, headers=headers, allow_redirects=False
             ) as response:
+                answered = time.monotonic() - began
+                lane.done(answered, admitted)
                 started = True
                 await send(
                     {
@@ -234,6 +269,9 @@ class Edge:
             await problem(504, f"The {route.service} service did not answer in time.", headers={"Retry-After": "5"})(
                 scope, _no_receive, send
             )
+        finally:
+            if answered is None:
+                lane.done(None, admitted)
 
 
 def _request_id(scope: Scope) -> str:
