@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bench.chaos.scenario import Scenario
-from bench.chaos.scenarios import crashes, delivery, privacy, servers
+from bench.chaos.scenarios import crashes, delivery, overload, privacy, servers
 
 ALL = [
     Scenario("F1", "NATS killed mid-ingest, restarted later",
@@ -25,6 +25,9 @@ ALL = [
              "republished with the same msg id, absorbed", crashes.publisher_killed),
     Scenario("F8", "8 concurrent writers, one transaction held open 2 s",
              "the publisher never skips the late row", crashes.late_commit),
+    Scenario("F9", "the gateway at 1×, 2×, 5× capacity (measured in the same run)",
+             "excess answered 429/503 with Retry-After; memory bounded; p99 of accepted requests within target",
+             overload.overload),
     Scenario("F10", "10 tenants interleaved", "0 cross-tenant rows in any response", privacy.tenants_interleaved),
     Scenario("F11", "a customer erased mid-run", "their PII unreadable everywhere; other customers unaffected",
              privacy.erased_mid_run),
