@@ -43,7 +43,8 @@ def row(outcome: Outcome) -> list[str]:
         held,
         _n(f.get("sent")),
         _n(f.get("acked")),
-        ", ".join(f"{k}: {v}" for k, v in refused.items()) or "–",
+        (", ".join(f"{k}: {v}" for k, v in refused.items()) or "–")
+        + (f" ({f['shed_then_retried']} retried after 503/429)" if f.get("shed_then_retried") else ""),
         _n(f.get("server_errors")),
         _n(f.get("stored")),
         _n(f.get("lost")),

@@ -170,6 +170,8 @@ class Sent:
     """Wall-clock time (time.time()) of the answer: compared with the times services record."""
     due: float = 0.0
     """When it was due to be sent (time.monotonic())."""
+    shed: int = 0
+    """How many 429/503 answers it got (and retried after their `Retry-After`) before this one."""
     retry_after: str | None = None
     error: str | None = None
     body: bytes = b""
@@ -182,6 +184,10 @@ class Traffic:
     sent: list[Sent] = field(default_factory=list)
     offered_rate: float = 0.0
     seconds: float = 0.0
+
+    def shed_then_retried(self) -> int:
+        """Refusals (429/503 with `Retry-After`) that the client retried."""
+        return sum(s.shed for s in self.sent)
 
     def statuses(self) -> dict[str, int]:
         """How many answers of each status (`0` for no answer)."""
@@ -214,17 +220,33 @@ def client_session(connections: int = 256) -> aiohttp.ClientSession:
     )
 
 
-async def send(session: aiohttp.ClientSession, base: str, request: Request, scheduled: float | None = None) -> Sent:
-    """Send one request; latency runs from `scheduled` (monotonic) when given, so client queueing counts."""
+RETRIES = 3
+"""How many times a client retries a 429 or 503 after its `Retry-After`, as webhook senders and SDKs do."""
+
+
+async def send(
+    session: aiohttp.ClientSession, base: str, request: Request, scheduled: float | None = None, retries: int = RETRIES
+) -> Sent:
+    """Send one request, retrying a refusal that says when to come back; latency runs from `scheduled` (monotonic)
+    when given, so client queueing and retries count."""
     began = time.monotonic() if scheduled is None else scheduled
-    try:
-        async with session.request(request.method, base + request.path, data=request.body,
-                                   headers=request.headers) as response:  # fmt: skip
-            body = await response.read()
-            return Sent(request, response.status, time.monotonic() - began, time.time(),
-                        due=began, retry_after=response.headers.get("Retry-After"), body=body[:2000])  # fmt: skip
-    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-        return Sent(request, 0, time.monotonic() - began, time.time(), due=began, error=f"{type(exc).__name__}: {exc}")
+    shed = 0
+    while True:
+        try:
+            async with session.request(request.method, base + request.path, data=request.body,
+                                       headers=request.headers) as response:  # fmt: skip
+                body = await response.read()
+                retry_after = response.headers.get("Retry-After")
+                status = response.status
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            return Sent(request, 0, time.monotonic() - began, time.time(), due=began, shed=shed,
+                        error=f"{type(exc).__name__}: {exc}")  # fmt: skip
+        if status in (429, 503) and retry_after and shed < retries:
+            shed += 1
+            await asyncio.sleep(min(float(retry_after), 2.0))
+            continue
+        return Sent(request, status, time.monotonic() - began, time.time(), due=began, retry_after=retry_after,
+                    shed=shed, body=body[:2000])  # fmt: skip
 
 
 async def paced(
@@ -237,6 +259,7 @@ async def paced(
     max_count: int,
     first: int = 0,
     stop: asyncio.Event | None = None,
+    retries: int = RETRIES,
 ) -> Traffic:
     """Open loop: request `first + i` is due at `start + i / rate`, whether or not earlier ones have answered;
     at most `max_count` requests and `seconds` of sending (then the answers are awaited)."""
@@ -250,7 +273,7 @@ async def paced(
         delay = due - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(send(session, base, make(first + i), due)))
+        tasks.append(asyncio.create_task(send(session, base, make(first + i), due, retries)))
     traffic.seconds = time.monotonic() - start
     traffic.sent = list(await asyncio.gather(*tasks))
     return traffic

@@ -11,7 +11,7 @@ import httpx
 from bench.chaos import reconcile
 from bench.chaos.reconcile import Expected
 from bench.chaos.scenario import Outcome, Run, reconcile_into, since, standard_checks
-from bench.chaos.traffic import Request, Traffic, mixed, paced
+from bench.chaos.traffic import RETRIES, Request, Traffic, mixed, paced
 
 
 async def nats_killed(run: Run, outcome: Outcome) -> None:
@@ -76,7 +76,8 @@ async def postgres_stopped(run: Run, outcome: Outcome) -> None:
     stop = asyncio.Event()
     watcher = asyncio.create_task(watch(stop))
     try:
-        traffic, _ = await asyncio.gather(_load(run, mixed(tenant, run.run_id("f2")), done), fault())
+        # No retries: every answer while Postgres is down is what this scenario checks.
+        traffic, _ = await asyncio.gather(_load(run, mixed(tenant, run.run_id("f2")), done, retries=0), fault())
         ready_again = await run.system.wait_ready(list(run.system.processes), b.drain_timeout_s)
         outcome.recovery_s["all_ready"] = since(marks["restarted"])
         outcome.extra["ready_wait_s"] = round(ready_again, 2)
@@ -110,11 +111,11 @@ async def postgres_stopped(run: Run, outcome: Outcome) -> None:
     standard_checks(outcome, figures)
 
 
-async def _load(run: Run, make: Callable[[int], Request], done: asyncio.Event) -> Traffic:
+async def _load(run: Run, make: Callable[[int], Request], done: asyncio.Event, retries: int = RETRIES) -> Traffic:
     """The steady mixed load until `done` is set (bounded by the scenario's time limit in count)."""
-    rate = run.budget.rate
-    limit = run.budget.scenario_timeout_s
-    return await paced(run.session, run.gateway, make, rate=rate, seconds=limit, max_count=int(rate * limit), stop=done)
+    rate, limit = run.budget.rate, run.budget.scenario_timeout_s
+    return await paced(run.session, run.gateway, make, rate=rate, seconds=limit, max_count=int(rate * limit),
+                       stop=done, retries=retries)  # fmt: skip
 
 
 async def _refused_but_stored(run: Run, traffic: Traffic) -> int:

@@ -171,7 +171,8 @@ async def test_a_key_lookup_while_the_database_is_down_is_503_with_retry_after(
 async def test_beyond_a_services_in_flight_limit_requests_get_503_with_retry_after_at_once(
     gateway: GatewayFactory,
 ) -> None:
-    limits = {"admission_min_in_flight": 2, "admission_max_in_flight": 2, "admission_retry_after_s": 3}
+    limits = {"admission_min_in_flight": 2, "admission_max_in_flight": 2, "admission_retry_after_s": 3,
+              "admission_queue_wait_s": 0.1}  # fmt: skip
     async with gateway(**limits) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
         key = (await new_tenant(client))["api_key"]
 
@@ -189,6 +190,16 @@ async def test_beyond_a_services_in_flight_limit_requests_get_503_with_retry_aft
     assert all(a[2] == "3" for a in refused)
     assert max(a[1] for a in refused) < min(a[1] for a in accepted)  # refused at once, not after queueing
     assert other_lane.status_code == 200  # reads have a lane of their own
+
+
+async def test_a_burst_waits_briefly_for_slots_instead_of_being_refused(gateway: GatewayFactory) -> None:
+    limits = {"admission_min_in_flight": 2, "admission_max_in_flight": 2, "admission_queue_wait_s": 2.0}
+    async with gateway(**limits) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
+        key = (await new_tenant(client))["api_key"]
+        statuses = await asyncio.gather(
+            *(client.post("/v1/interactions", json={}, headers=bearer(key)) for _ in range(6))
+        )
+    assert [r.status_code for r in statuses] == [202] * 6  # three waves of two, each within the wait allowed
 
 
 async def test_request_ids_are_echoed_or_assigned(gateway: GatewayFactory) -> None:

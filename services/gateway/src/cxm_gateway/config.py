@@ -30,6 +30,10 @@ class Settings(CommonSettings):
     """…and never more than this many; in between, the limit follows the service's latency."""
     admission_tolerance: float = 3.0
     """Latency (smoothed) above this multiple of the lane's no-load latency shrinks its limit."""
+    admission_max_queued: int = 128
+    """Requests that may wait for a slot in one lane; more are refused at once."""
+    admission_queue_wait_s: float = 0.25
+    """How long a request may wait for a slot (10 ms once the queue has not emptied for 100 ms: overload)."""
     admission_retry_after_s: int = 1
     internal_token_ttl_s: float = 60.0
     stream_token_ttl_s: float = 300.0

@@ -23,6 +23,7 @@ from cxm_gateway.config import Settings
 from cxm_gateway.domain.admission import Admission, Lane, lane_kind
 from cxm_gateway.domain.ratelimit import RateLimiter
 from cxm_gateway.domain.routes import Route, route_for
+from cxm_gateway.gate import Gate
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,9 @@ class Edge:
             maximum=settings.admission_max_in_flight,
             tolerance=settings.admission_tolerance,
         )
+        self.gate = Gate(
+            self.admission, max_queued=settings.admission_max_queued, patience_s=settings.admission_queue_wait_s
+        )
         self.upstreams = {
             "ingest": settings.ingest_url.rstrip("/"),
             "insight": settings.insight_url.rstrip("/"),
@@ -166,15 +170,15 @@ class Edge:
             await problem(413, f"The body exceeds {route.body_limit} bytes for this route.")(scope, receive, send)
             return
         kind = lane_kind(scope["method"], route.batch)
-        lane = self.admission.lane(route.service, kind)
-        admitted = lane.admit()
-        if admitted is None:
-            # Refused at once: queueing here would only add to the latency of the requests the service has.
+        entered = await self.gate.enter(route.service, kind)
+        if entered is None:
+            # Refused rather than queued for longer: waiting here would only add to the latency of every request.
             SHED.labels(route.service, kind).inc()
             retry_after = str(self.settings.admission_retry_after_s)
             await problem(503, f"The {route.service} service is at capacity; retry shortly.",
                           headers={"Retry-After": retry_after})(scope, receive, send)  # fmt: skip
             return
+        lane, admitted = entered
         await self._forward(scope, send, route, principal, body, request_id, lane, admitted)
         ADMISSION_LIMIT.labels(route.service, kind).set(lane.limit)
 
@@ -236,7 +240,7 @@ class Edge:
                 scope["method"], url, data=body or None, headers=headers, allow_redirects=False
             ) as response:
                 answered = time.monotonic() - began
-                lane.done(answered, admitted)
+                self.gate.leave(lane, answered, admitted)
                 started = True
                 await send(
                     {
@@ -271,7 +275,7 @@ class Edge:
             )
         finally:
             if answered is None:
-                lane.done(None, admitted)
+                self.gate.leave(lane, None, admitted)
 
 
 def _request_id(scope: Scope) -> str:

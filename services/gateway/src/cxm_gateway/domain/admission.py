@@ -1,11 +1,11 @@
 """Admission control: how many requests each lane of an upstream may have in flight, adapted to its latency.
 
-A lane (one service's reads, writes or batches) admits requests while fewer than its limit are in flight and
-refuses the rest at once, so an overloaded service answers its accepted requests at their usual pace instead of
-queueing everyone into timeouts. The limit grows by about one per round trip while latency stays near the lane's
-no-load latency (a low quantile of its recent requests) and shrinks as soon as it exceeds `tolerance` times that:
-requests have started to queue inside the service. Only samples taken while the limit was being used move it, so
-slow but lightly loaded routes never shrink it.
+A lane (one service's reads, writes or batches) admits requests while fewer than its limit are in flight; the
+others wait briefly for a slot (a burst passes) or are refused, so an overloaded service answers its accepted
+requests at their usual pace instead of queueing everyone into timeouts. The limit grows by about one per round
+trip while latency stays near the lane's no-load latency (a low quantile of its recent unqueued requests) and
+shrinks as soon as it exceeds `tolerance` times that: requests have started to queue inside the service. Only
+samples taken while the limit was being used move it, so slow but lightly loaded routes never shrink it.
 """
 
 from __future__ import annotations
@@ -18,6 +18,10 @@ DECREASE = 0.5
 """How much the limit shrinks per sample taken while the lane is queueing."""
 NO_LOAD_QUANTILE = 0.1
 """The no-load latency is this quantile of a window's samples: robust to a lucky fastest one, and to noise."""
+STANDING_S = 0.1
+"""A queue that has not emptied for this long is standing: the lane is overloaded, not taking a burst."""
+IMPATIENT_S = 0.01
+"""How long a request waits for a slot behind a standing queue (CoDel's idea: keep the queue short)."""
 
 
 @dataclass(slots=True)
@@ -30,6 +34,8 @@ class Lane:
     window: int
     limit: float
     in_flight: int = 0
+    queue_empty_at: float = 0.0
+    """When the lane last had nobody waiting (monotonic seconds)."""
     smoothed_s: float | None = None
     no_load_s: float | None = None
     """A low quantile of the latencies of the last window of unqueued requests (None until one is complete)."""
@@ -41,6 +47,15 @@ class Lane:
             return None
         self.in_flight += 1
         return self.in_flight
+
+    def patience(self, now: float, waiting: int, max_waiting: int, patient_s: float) -> float | None:
+        """How long one more request may wait for a slot: None when the queue is full, a short wait when it has
+        stood for a while (overload), else `patient_s` (a burst)."""
+        if waiting >= max_waiting:
+            return None
+        if waiting == 0:
+            self.queue_empty_at = now
+        return min(patient_s, IMPATIENT_S) if now - self.queue_empty_at > STANDING_S else patient_s
 
     def done(self, latency_s: float | None, in_flight_when_admitted: int) -> None:
         """Give the slot back; `latency_s` is the upstream's time to answer (None when it did not answer)."""
