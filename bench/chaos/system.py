@@ -15,6 +15,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,8 +26,11 @@ import psutil
 
 from cxm_cli.registry import services
 from cxm_cli.stack import create_database, migrate_all, runtime_database_url, with_user_and_database
+from cxm_common import deadletters
 from cxm_common.crypto import MasterKey
+from cxm_common.db import create_engine
 from cxm_common.embedded import EmbeddedNats, EmbeddedPostgres, free_port
+from cxm_common.relay import requeue
 
 log = logging.getLogger("chaos")
 
@@ -110,6 +114,16 @@ class Process:
         if self.popen is not None and self.popen.poll() is None:
             self.popen.kill()
             self.popen.wait(10)
+
+    def pause(self) -> None:
+        """SIGSTOP it: a process frozen mid-work (it holds its connections and whatever it had claimed)."""
+        if self.popen is not None and self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT a paused process."""
+        if self.popen is not None and self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGCONT)
 
     def stop(self, timeout: float = 30) -> None:
         """SIGTERM it (consumers finish their batch, connections drain), then SIGKILL after `timeout`."""
@@ -271,6 +285,7 @@ class ChaosSystem:
         """Stop every process this system started, then NATS and Postgres, and delete the folder."""
         for process in reversed(list(self.processes.values())):
             if process.alive() and process.popen is not None:
+                process.popen.send_signal(signal.SIGCONT)
                 process.popen.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + 30
         for process in self.processes.values():
@@ -364,13 +379,32 @@ class ChaosSystem:
         """A connection as the owner (a superuser: row-level security does not hide other tenants from it)."""
         return await asyncpg.connect(self.admin_url)
 
-    def cli(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        """Run a `cxm` operator command against this system."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CXM_")}
-        env.update({"CXM_DATABASE_URL": self.admin_url, "CXM_GATEWAY_URL": self.gateway_url,
-                    "CXM_ADMIN_TOKEN": self.admin_token, "CXM_NATS_URL": self.nats_url})  # fmt: skip
-        cxm = str(Path(sys.executable).parent / "cxm")
-        return subprocess.run([cxm, *args], env=env, capture_output=True, text=True, timeout=timeout, check=True)
+    # The operator commands, as `cxm republish` and `cxm dead-letters` run them (in-process: a CLI start costs
+    # seconds on a busy machine).
+
+    async def republish(self, service: str, after_position: int) -> int:
+        """`cxm republish SERVICE --after-position N`: queue stored events for the publisher again."""
+        engine = create_engine(self.admin_url, service, pool_size=1, max_overflow=0)
+        try:
+            return await requeue(engine, after_position=after_position)
+        finally:
+            await engine.dispose()
+
+    async def dead_letters(self, service: str) -> list[dict[str, Any]]:
+        """`cxm dead-letters list --service SERVICE --status all`."""
+        engine = create_engine(self.admin_url, service, pool_size=1, max_overflow=0)
+        try:
+            return [d.to_dict() for d in await deadletters.list_dead_letters(engine, status=None)]
+        finally:
+            await engine.dispose()
+
+    async def redrive(self, service: str, consumer: str, ids: list[uuid.UUID]) -> int:
+        """`cxm dead-letters redrive --service SERVICE --consumer CONSUMER --id …`."""
+        engine = create_engine(self.admin_url, service, pool_size=1, max_overflow=0)
+        try:
+            return await deadletters.request_redrive(engine, ids=ids, consumer=consumer)
+        finally:
+            await engine.dispose()
 
     def describe(self) -> dict[str, Any]:
         """What ran, for the report."""

@@ -78,7 +78,7 @@ async def duplicates(run: Run, outcome: Outcome) -> None:
     idle = await reconcile.consumers_idle(run.system, run.budget.drain_timeout_s)
     outcome.check("consumers took every redelivered copy", idle is not None)
     # `cxm republish`: the relay publishes the stored events again under their own ids; JetStream drops them.
-    republished = run.system.cli("republish", "ingest", "--after-position", str(base.positions["ingest"])).stdout
+    republished = await run.system.republish("ingest", base.positions["ingest"])
     await reconcile.outboxes_empty(run.system, run.budget.drain_timeout_s)
     await reconcile.consumers_idle(run.system, run.budget.drain_timeout_s)
     figures = await reconcile_into(
@@ -86,7 +86,7 @@ async def duplicates(run: Run, outcome: Outcome) -> None:
         duplicates_sent=sent_twice + redelivered + len(events), injected={"ingest": redelivered},
     )  # fmt: skip
     outcome.extra.update({"answers": answers, "http_copies": sent_twice, "redelivered_copies": redelivered,
-                          "republished": republished.strip()})  # fmt: skip
+                          "republished": republished})  # fmt: skip
     outcome.check("every copy answered 2xx", figures["acked"] == figures["sent"], str(figures["statuses"]))
     outcome.check("every copy's answer names the same record",
                   all(a["ids_named"] <= 2 for a in answers.values()), str(answers))  # fmt: skip
@@ -172,16 +172,16 @@ async def out_of_order(run: Run, outcome: Outcome) -> None:
     expected = Expected.of(traffic)
     await reconcile.drained(run.system, expected, run.budget.drain_timeout_s)
     await reconcile.consumers_idle(run.system, run.budget.drain_timeout_s)
-    # The other tenant's events wait in the outbox while the publisher is stopped; then they are published
-    # newest first, and the restarted publisher sends them all again in order (JetStream drops those copies).
+    # The other tenant's events wait in the outbox while the publisher is frozen; then they are published newest
+    # first, and the publisher, thawed, sends them all again in order (JetStream drops those copies).
     publisher = run.system.processes["ingest-publish"]
-    await asyncio.to_thread(publisher.stop)
+    publisher.pause()
     try:
         traffic.extend(await one_by_one(run.session, run.gateway, _script(reversed_, rid, start)))
         waiting = await _outbox_events(run.system, reversed_.id)
         await _publish(run.system, list(reversed(waiting)))
     finally:
-        await run.system.restart("ingest-publish")
+        publisher.resume()
     expected = Expected.of(traffic)
     figures = await reconcile_into(run, outcome, base, traffic, expected, [in_order.id, reversed_.id])
     await reconcile.consumers_idle(run.system, run.budget.drain_timeout_s)
@@ -322,7 +322,7 @@ async def poison(run: Run, outcome: Outcome) -> None:
         letter = await _dead_letter(run.system, bad_event, run.budget.drain_timeout_s)
         outcome.recovery_s["poison_dead_lettered"] = since(began) if letter else None
         garbage = await _dead_letter(run.system, uuid.UUID(garbage_id), 10)
-        listed = json.loads(run.system.cli("dead-letters", "list", "--service", "insight", "--json").stdout)
+        listed = await run.system.dead_letters("insight")
         gauge = await _dead_letter_gauge(run, "insight_feedback", at_least=2, timeout_s=15)
     finally:
         conn = await run.system.db()
@@ -332,8 +332,7 @@ async def poison(run: Run, outcome: Outcome) -> None:
             await conn.close()
     redriven_at = time.monotonic()
     if letter:
-        run.system.cli("dead-letters", "redrive", "--service", "insight", "--consumer", "insight_feedback",
-                       "--id", str(letter["id"]))  # fmt: skip
+        await run.system.redrive("insight", "insight_feedback", [letter["id"]])
     figures = await reconcile_into(run, outcome, base, traffic, expected, [tenant.id], injected={"ingest": 1})
     outcome.recovery_s["redrive_applied"] = since(redriven_at) if figures["drained_in_s"] is not None else None
     after = await _dead_letter(run.system, bad_event, 0)
@@ -347,7 +346,7 @@ async def poison(run: Run, outcome: Outcome) -> None:
                   others_done is not None and outcome.recovery_s["others_analysed"] is not None
                   and (outcome.recovery_s["poison_dead_lettered"] or 0) >= outcome.recovery_s["others_analysed"],
                   str(outcome.recovery_s))  # fmt: skip
-    outcome.check("visible: `cxm dead-letters list` shows both",
+    outcome.check("visible: the dead-letter list (`cxm dead-letters list`) shows both",
                   {str(bad_event), garbage_id} <= {d["event_id"] for d in listed}, f"{len(listed)} listed")  # fmt: skip
     outcome.check("counted: insight's cxm_dead_letters gauge", gauge is not None and gauge >= 2, str(gauge))
     outcome.check("the redrive applied it once its cause was fixed",
