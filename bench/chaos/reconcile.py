@@ -266,6 +266,7 @@ async def figures(
         "acked": len(acked),
         "statuses": statuses,
         "shed_then_retried": traffic.shed_then_retried(),
+        "refusal_reasons": traffic.refusal_reasons(),
         "server_errors": sum(v for k, v in statuses.items() if k.startswith("5") and k != "503"),
         "unavailable_503": statuses.get("503", 0),
         "no_answer": statuses.get("0", 0),

@@ -73,6 +73,10 @@ def markdown(outcomes: list[Outcome], meta: dict[str, Any]) -> str:
     else:
         checks = sum(len(o.checks) for o in outcomes)
         lines.append(f"Every promise held: {checks} checks over {len(outcomes)} scenarios.")
+    targets = [(o, t) for o in outcomes for t in o.targets]
+    if targets:
+        lines += ["", "Targets (performance goals, reported like the bench's; they do not fail the run):"]
+        lines += [f"- {o.id}: {t.name}: {'✓' if t.ok else '✗'} {t.detail}" for o, t in targets]
     overload = next((o for o in outcomes if o.id == "F9" and o.extra.get("phases")), None)
     if overload is not None:
         lines += ["", overload_table(overload)]

@@ -170,8 +170,8 @@ class Sent:
     """Wall-clock time (time.time()) of the answer: compared with the times services record."""
     due: float = 0.0
     """When it was due to be sent (time.monotonic())."""
-    shed: int = 0
-    """How many 429/503 answers it got (and retried after their `Retry-After`) before this one."""
+    refusals: list[str] = field(default_factory=list)
+    """The 429/503 answers it got (and retried after their `Retry-After`) before this one: status and detail."""
     retry_after: str | None = None
     error: str | None = None
     body: bytes = b""
@@ -187,7 +187,13 @@ class Traffic:
 
     def shed_then_retried(self) -> int:
         """Refusals (429/503 with `Retry-After`) that the client retried."""
-        return sum(s.shed for s in self.sent)
+        return sum(len(s.refusals) for s in self.sent)
+
+    def refusal_reasons(self) -> dict[str, int]:
+        """Every refusal the client saw, final or retried, by status and detail."""
+        reasons = Counter(r for s in self.sent for r in s.refusals)
+        reasons.update(_detail(s.status, s.body) for s in self.sent if s.status in (429, 503))
+        return dict(reasons)
 
     def statuses(self) -> dict[str, int]:
         """How many answers of each status (`0` for no answer)."""
@@ -220,7 +226,7 @@ def client_session(connections: int = 256) -> aiohttp.ClientSession:
     )
 
 
-RETRIES = 3
+RETRIES = 5
 """How many times a client retries a 429 or 503 after its `Retry-After`, as webhook senders and SDKs do."""
 
 
@@ -230,7 +236,7 @@ async def send(
     """Send one request, retrying a refusal that says when to come back; latency runs from `scheduled` (monotonic)
     when given, so client queueing and retries count."""
     began = time.monotonic() if scheduled is None else scheduled
-    shed = 0
+    refusals: list[str] = []
     while True:
         try:
             async with session.request(request.method, base + request.path, data=request.body,
@@ -239,14 +245,22 @@ async def send(
                 retry_after = response.headers.get("Retry-After")
                 status = response.status
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            return Sent(request, 0, time.monotonic() - began, time.time(), due=began, shed=shed,
+            return Sent(request, 0, time.monotonic() - began, time.time(), due=began, refusals=refusals,
                         error=f"{type(exc).__name__}: {exc}")  # fmt: skip
-        if status in (429, 503) and retry_after and shed < retries:
-            shed += 1
+        if status in (429, 503) and retry_after and len(refusals) < retries:
+            refusals.append(_detail(status, body))
             await asyncio.sleep(min(float(retry_after), 2.0))
             continue
         return Sent(request, status, time.monotonic() - began, time.time(), due=began, retry_after=retry_after,
-                    shed=shed, body=body[:2000])  # fmt: skip
+                    refusals=refusals, body=body[:2000])  # fmt: skip
+
+
+def _detail(status: int, body: bytes) -> str:
+    """A refusal as `503 <detail of the problem document>`."""
+    try:
+        return f"{status} {orjson.loads(body).get('detail', '')}"
+    except (orjson.JSONDecodeError, AttributeError):
+        return str(status)
 
 
 async def paced(

@@ -39,7 +39,7 @@ async def consumers_killed(run: Run, outcome: Outcome) -> None:
     outcome.extra["deaths"] = deaths
     for name, point in kills:
         outcome.check(f"{name} died at {point}", deaths.get(name) == "killed at the failpoint", deaths.get(name, ""))
-    standard_checks(outcome, figures, all_answered_2xx=True, allow_503=False)
+    standard_checks(outcome, figures, refusals="unavailable")
 
 
 async def publisher_killed(run: Run, outcome: Outcome) -> None:
@@ -78,7 +78,7 @@ async def publisher_killed(run: Run, outcome: Outcome) -> None:
     outcome.check("the publisher died at relay.after_publish_before_mark",
                   deaths.get("at the failpoint") == "killed at the failpoint", str(deaths))  # fmt: skip
     outcome.check("it had published events it had not marked", absorbed > 0, f"{absorbed} events")
-    standard_checks(outcome, figures, all_answered_2xx=True, allow_503=False)
+    standard_checks(outcome, figures, refusals="unavailable")
 
 
 async def late_commit(run: Run, outcome: Outcome) -> None:
@@ -109,7 +109,7 @@ async def late_commit(run: Run, outcome: Outcome) -> None:
                           "committed_past_it_while_open": overtaken})  # fmt: skip
     outcome.check("one transaction stayed open 2 s", late.latency_s >= 2.0, f"{late.latency_s:.2f}s")
     outcome.check("rows with later positions committed while it was open", overtaken > 0, f"{overtaken} rows")
-    standard_checks(outcome, figures, all_answered_2xx=True, allow_503=False)
+    standard_checks(outcome, figures, refusals="unavailable")
 
 
 async def _die_at(

@@ -86,7 +86,7 @@ async def tenants_interleaved(run: Run, outcome: Outcome) -> None:
     outcome.check("the live stream carried each tenant's own events", all(streams.values()),
                   str({str(k): len(v) for k, v in streams.items()}))  # fmt: skip
     outcome.check("every tenant sees all of its own feedback", not complete, str(complete))
-    standard_checks(outcome, figures, all_answered_2xx=True, allow_503=False)
+    standard_checks(outcome, figures)
 
 
 async def _watch(run: Run, tenant: Tenant, seen: list[dict[str, Any]]) -> None:
@@ -297,7 +297,7 @@ async def erased_mid_run(run: Run, outcome: Outcome) -> None:
                   f"{readable_others} readable")  # fmt: skip
     outcome.check("no dead letters (feedback in flight for the erased customer is dropped, not failed)", not letters,
                   str(letters))  # fmt: skip
-    standard_checks(outcome, figures, all_answered_2xx=True, allow_503=False)
+    standard_checks(outcome, figures)
 
 
 async def _customer_id(run: Run, tenant: Tenant, key: str) -> uuid.UUID:

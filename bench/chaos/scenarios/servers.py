@@ -43,7 +43,7 @@ async def nats_killed(run: Run, outcome: Outcome) -> None:
                           "requests_while_down": len(during),
                           "acked_while_down": sum(1 for s in during if 200 <= s.status < 300)})  # fmt: skip
     outcome.check("requests were sent while NATS was down", len(during) > 0, f"{len(during)} requests")
-    standard_checks(outcome, figures, all_answered_2xx=True, allow_503=False)
+    standard_checks(outcome, figures)
 
 
 async def postgres_stopped(run: Run, outcome: Outcome) -> None:
@@ -108,7 +108,7 @@ async def postgres_stopped(run: Run, outcome: Outcome) -> None:
                   f"statuses {figures['statuses']}; 503 without Retry-After: {len(without_retry_after)}")  # fmt: skip
     outcome.check("readiness false while down, true after", went_down == set(probes) and came_back == set(probes),
                   f"false: {sorted(went_down)}, true after: {sorted(came_back)}")  # fmt: skip
-    standard_checks(outcome, figures)
+    standard_checks(outcome, figures, refusals="any")
 
 
 async def _load(run: Run, make: Callable[[int], Request], done: asyncio.Event, retries: int = RETRIES) -> Traffic:
