@@ -56,3 +56,25 @@ async def test_behind_a_standing_queue_the_wait_is_cut_short() -> None:
     assert await door.enter("ingest", "write") is None
     assert asyncio.get_running_loop().time() - began < 0.5
     standing.cancel()
+
+
+async def test_a_waiter_whose_client_went_away_leaks_no_slot() -> None:
+    door = gate(patience_s=5.0)
+    held = await door.enter("ingest", "write")
+    assert held is not None
+    gone = asyncio.create_task(door.enter("ingest", "write"))
+    await asyncio.sleep(0.01)
+    gone.cancel()
+    await asyncio.gather(gone, return_exceptions=True)
+    door.leave(held[0], 0.01, held[1])
+    assert held[0].in_flight == 0
+    assert await door.enter("ingest", "write") is not None
+
+
+async def test_a_cancelled_request_gives_its_slot_back_without_a_latency_sample() -> None:
+    door = gate(limit=2)
+    held = await door.enter("ingest", "write")
+    assert held is not None
+    limit = held[0].limit
+    door.release(held[0])
+    assert (held[0].in_flight, held[0].limit, held[0].smoothed_s) == (0, limit, None)

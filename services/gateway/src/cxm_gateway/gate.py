@@ -41,15 +41,26 @@ class Gate:
         except TimeoutError:
             if handed.done():  # the slot came as the wait ran out: take it
                 return lane, handed.result()
-            handed.cancel()
-            queue.remove(handed)
-            if not queue:
-                lane.queue_empty_at = self.clock()
+            self._forget(lane, queue, handed)
             return None
+        except BaseException:  # the request was cancelled (its client went away) while it waited
+            if handed.done() and not handed.cancelled():
+                self.release(lane)
+            else:
+                self._forget(lane, queue, handed)
+            raise
 
     def leave(self, lane: Lane, latency_s: float | None, admitted: int) -> None:
         """Give a slot back (with the upstream's latency, None if it did not answer) and hand it to the next waiter."""
         lane.done(latency_s, admitted)
+        self._hand_over(lane)
+
+    def release(self, lane: Lane) -> None:
+        """Give a slot back without a latency sample (the request was cancelled)."""
+        lane.in_flight -= 1
+        self._hand_over(lane)
+
+    def _hand_over(self, lane: Lane) -> None:
         queue = self._queues.get(id(lane))
         while queue and lane.in_flight < int(lane.limit):
             waiter = queue.popleft()
@@ -57,4 +68,10 @@ class Gate:
                 lane.in_flight += 1
                 waiter.set_result(lane.in_flight)
         if queue is not None and not queue:
+            lane.queue_empty_at = self.clock()
+
+    def _forget(self, lane: Lane, queue: deque[asyncio.Future[int]], handed: asyncio.Future[int]) -> None:
+        handed.cancel()
+        queue.remove(handed)
+        if not queue:
             lane.queue_empty_at = self.clock()

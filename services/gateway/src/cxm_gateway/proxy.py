@@ -27,9 +27,7 @@ from cxm_gateway.gate import Gate
 
 log = logging.getLogger(__name__)
 
-SHED = Counter(
-    "cxm_gateway_shed_total", "Requests refused at once because a service's lane was full", ["service", "lane"]
-)
+SHED = Counter("cxm_gateway_shed_total", "Requests refused because a service's lane was full", ["service", "lane"])
 ADMISSION_LIMIT = Gauge("cxm_gateway_admission_limit", "In-flight limit of a service's lane", ["service", "lane"])
 
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -232,7 +230,7 @@ class Edge:
         traceparent = current_traceparent()
         if traceparent:
             headers.append(("traceparent", traceparent))
-        started = False
+        started = cancelled = False
         began = time.monotonic()
         answered: float | None = None
         try:
@@ -273,9 +271,16 @@ class Edge:
             await problem(504, f"The {route.service} service did not answer in time.", headers={"Retry-After": "5"})(
                 scope, _no_receive, send
             )
+        except asyncio.CancelledError:
+            cancelled = True
+            raise
         finally:
             if answered is None:
-                self.gate.leave(lane, None, admitted)
+                # Unanswered: a failure or a timeout says the service struggles; a client that went away does not.
+                if cancelled:
+                    self.gate.release(lane)
+                else:
+                    self.gate.leave(lane, None, admitted)
 
 
 def _request_id(scope: Scope) -> str:
