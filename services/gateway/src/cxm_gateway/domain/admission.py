@@ -99,8 +99,8 @@ class Admission:
         key = (service, kind)
         found = self._lanes.get(key)
         if found is None:
-            start = float(max(self.minimum, min(self.maximum, 16)))
-            found = self._lanes[key] = Lane(self.minimum, self.maximum, self.tolerance, self.window, start)
+            # It starts open: only evidence of queueing (latency rising with the lane full) narrows it.
+            found = self._lanes[key] = Lane(self.minimum, self.maximum, self.tolerance, self.window, self.maximum)
         return found
 
     def lanes(self) -> dict[tuple[str, str], Lane]:
