@@ -88,7 +88,7 @@ def markdown(outcomes: list[Outcome], meta: dict[str, Any]) -> str:
 def overload_table(outcome: Outcome) -> str:
     """F9's phases: offered and accepted rates, p99 of accepted requests, share shed, statuses, RSS."""
     head = ["Phase", "Offered /s", "Accepted /s", "p50 / p99 accepted ms", "Shed %", "Statuses",
-            "Gateway RSS MB (max)", "Ingest API RSS MB (max)"]  # fmt: skip
+            "Gateway RSS MB (max)", "Ingest API RSS MB (max)", "Others' CPU %"]  # fmt: skip
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for phase in outcome.extra["phases"]:
         statuses = ", ".join(f"{k}: {v}" for k, v in phase["statuses"].items())
@@ -96,7 +96,7 @@ def overload_table(outcome: Outcome) -> str:
             f"| {phase['name']} | {phase['offered_rate']:.0f} | {phase['accepted_rate']:.0f} | "
             f"{_n(phase['accepted_ms'].get('p50'))} / {_n(phase['accepted_ms'].get('p99'))} | "
             f"{phase['shed_pct']:.1f} | {statuses} | {_n(phase['rss_mb'].get('gateway'))} | "
-            f"{_n(phase['rss_mb'].get('ingest-api'))} |"
+            f"{_n(phase['rss_mb'].get('ingest-api'))} | {_n(phase.get('others_cpu_pct'))} |"
         )
     return "\n".join(lines)
 

@@ -6,6 +6,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import psutil
+
 from bench.chaos import reconcile
 from bench.chaos.reconcile import Expected
 from bench.chaos.scenario import Outcome, Run, reconcile_into
@@ -13,6 +15,8 @@ from bench.chaos.traffic import Request, Traffic, feedback_api, paced, percentil
 
 TARGET_P99_MS = 50.0
 """The ingest target: p99 of accepted requests."""
+DISTURBED_PCT = 50.0
+"""Other processes' CPU use (in % of one CPU) above which the latency of a phase is reported, not checked."""
 ANSWERED_MS = 1000.0
 """Accepted requests slower than this at 5× were queued, not answered: the failure admission control prevents."""
 KEYS = 8
@@ -77,9 +81,15 @@ async def overload(run: Run, outcome: Outcome) -> None:
         outcome.target(f"{phase['name']}: p99 of accepted requests ≤ {TARGET_P99_MS:.0f} ms", p99 <= TARGET_P99_MS,
                        f"{p99:.0f} ms")  # fmt: skip
     # The promise behind the target: the excess is refused, not queued, so what is accepted is answered promptly
-    # (without admission control, 100 feedback/s here queued to a p99 of 3.4 s on the way to timeouts).
-    outcome.check(f"5×: accepted requests are answered, not queued (p99 ≤ {ANSWERED_MS:.0f} ms)",
-                  five["accepted_ms"].get("p99", 1e9) <= ANSWERED_MS, str(five["accepted_ms"]))  # fmt: skip
+    # (without admission control, 100 feedback/s here queued to a p99 of 3.4 s on the way to timeouts). When other
+    # processes took much of the machine meanwhile, latency says more about them: it is reported, not checked.
+    answered = five["accepted_ms"].get("p99", 1e9) <= ANSWERED_MS
+    name = f"5×: accepted requests are answered, not queued (p99 ≤ {ANSWERED_MS:.0f} ms)"
+    if five["others_cpu_pct"] > DISTURBED_PCT:
+        outcome.target(name + f" — disturbed: other processes used {five['others_cpu_pct']:.0f} % of a CPU",
+                       answered, str(five["accepted_ms"]))  # fmt: skip
+    else:
+        outcome.check(name, answered, str(five["accepted_ms"]))
     outcome.check("5×: accepted throughput holds (≥ 80 % of capacity)", five["accepted_rate"] >= 0.8 * capacity,
                   f"{five['accepted_rate']:.0f}/s of {capacity:.0f}/s")  # fmt: skip
     for name in ("gateway", "ingest-api"):
@@ -100,11 +110,14 @@ async def _phase(
     await reconcile.consumers_idle(run.system, run.budget.drain_timeout_s)
     assert run.sampler is not None
     first_sample = len(run.sampler.samples)
+    machine_before, harness_before = _busy_s(), _harness_s()
     began = time.monotonic()
     # No retries: what the gateway sheds is what this scenario measures.
     traffic = await paced(run.session, run.gateway, make, rate=rate, seconds=seconds,
                           max_count=int(rate * seconds) + 1, retries=0)  # fmt: skip
     elapsed = time.monotonic() - began
+    machine_pct = (_busy_s() - machine_before) / elapsed * 100
+    harness_pct = (_harness_s() - harness_before) / elapsed * 100
     everything.extend(traffic)
     samples = run.sampler.samples[first_sample:]
     statuses = traffic.statuses()
@@ -132,8 +145,22 @@ async def _phase(
         "refused_without_retry_after": sum(1 for s in traffic.sent if str(s.status) in SHED and not s.retry_after),
         "rss_mb": rss,
         "cpu_pct": cpu,
+        "harness_cpu_pct": round(harness_pct, 1),
+        "others_cpu_pct": round(max(0.0, machine_pct - harness_pct - sum(cpu.values())), 1),
         "rss_over_time_mb": {p: [round(s.rss[p] / 2**20, 1) for s in samples if p in s.rss] for p in TRACKED},
     }
+
+
+def _busy_s() -> float:
+    """CPU seconds the whole machine has been busy."""
+    times = psutil.cpu_times()
+    return float(sum(getattr(times, name, 0.0) for name in ("user", "nice", "system", "irq", "softirq", "steal")))
+
+
+def _harness_s() -> float:
+    """CPU seconds of this process (the load generator and the sampler)."""
+    times = psutil.Process().cpu_times()
+    return float(times.user + times.system)
 
 
 def _brief(steps: list[dict[str, Any]]) -> str:

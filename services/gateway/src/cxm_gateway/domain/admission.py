@@ -4,8 +4,9 @@ A lane (one service's reads, writes or batches) admits requests while fewer than
 others wait briefly for a slot (a burst passes) or are refused, so an overloaded service answers its accepted
 requests at their usual pace instead of queueing everyone into timeouts. The limit grows by about one per round
 trip while latency stays near the lane's no-load latency (a low quantile of its recent unqueued requests) and
-shrinks as soon as it exceeds `tolerance` times that: requests have started to queue inside the service. Only
-samples taken while the limit was being used move it, so slow but lightly loaded routes never shrink it.
+shrinks as soon as it exceeds `tolerance` times that while at least `minimum` requests are in flight: requests
+have started to queue inside the service. Samples of fewer requests at a time never move it, so slow but lightly
+loaded routes never shrink it.
 """
 
 from __future__ import annotations
@@ -63,10 +64,10 @@ class Lane:
         if latency_s is None:
             self.limit = max(float(self.minimum), self.limit - DECREASE)  # unanswered: the service is struggling
             return
-        saturated = 2 * in_flight_when_admitted >= self.limit
-        # The no-load latency is learnt from requests that met no queue of ours (all of them until a first estimate):
+        crowded = in_flight_when_admitted >= self.minimum
+        # The no-load latency is learnt from requests that had little company (all of them until a first estimate):
         # under sustained overload it must not drift up to the queued latency it is there to detect.
-        if not saturated or self.no_load_s is None:
+        if not crowded or self.no_load_s is None:
             self._window.append(latency_s)
             if len(self._window) >= self.window:
                 self._window.sort()
@@ -74,11 +75,11 @@ class Lane:
                 self._window.clear()
         smoothed = latency_s if self.smoothed_s is None else self.smoothed_s + SMOOTHING * (latency_s - self.smoothed_s)
         self.smoothed_s = smoothed
-        if not saturated:
-            return  # the limit was not what bounded this request: its latency says nothing about it
+        if not crowded:
+            return  # a few requests at a time: slow answers are the routes', not a queue's
         if self.no_load_s is not None and smoothed > self.tolerance * self.no_load_s:
             self.limit = max(float(self.minimum), self.limit - DECREASE)
-        else:
+        elif 2 * in_flight_when_admitted >= self.limit:  # grow only a limit that is being used
             self.limit = min(float(self.maximum), self.limit + 1 / self.limit)
 
 
