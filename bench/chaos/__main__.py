@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         described = system.describe()
         system.keep = system.keep or not all(o.ok for o in outcomes)
     meta = {
-        "command": "python -m bench.chaos " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": " ".join(["python -m bench.chaos", *(argv if argv is not None else sys.argv[1:])]),
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "duration_s": round(time.monotonic() - began, 1),
         "budget": budget.__dict__,
