@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 PACKAGES := -e libs/common -e libs/cli \
 	-e services/ingest -e services/insight -e services/journey -e services/actions -e services/gateway
 
-.PHONY: install up test lint typecheck imports format bench clean lock eval models deploy-check
+.PHONY: install up test lint typecheck imports format bench chaos clean lock eval models deploy-check
 
 $(STAMP): constraints.txt requirements-dev.txt libs/*/pyproject.toml services/*/pyproject.toml
 	@start=$$(date +%s); \
@@ -44,6 +44,12 @@ format: install
 bench: install
 	@command -v wrk >/dev/null || (command -v apt-get >/dev/null && (apt-get update -qq && apt-get install -y -qq wrk) >/dev/null) || echo "wrk not available: HTTP scenarios are skipped"
 	$(BIN)/python bench/run.py
+
+# The fault scenarios F1–F11 of docs/reliability.md against a system the harness starts itself (its own Postgres,
+# NATS and service processes): prints the reconciliation table, writes bench/results/chaos.json and chaos.md, exits
+# non-zero when a promise broke. `$(BIN)/python -m bench.chaos --quick` or `--only F3` for a part of it.
+chaos: install
+	$(BIN)/python -m bench.chaos
 
 # Measure the insight models (quality on ../shared/data or $$CXM_EVAL_DATA, speed on one core): prints a table and
 # writes bench/results/eval-insight.json. `$(BIN)/python -m bench.eval --quick` is a one-minute smoke run.

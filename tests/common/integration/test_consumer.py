@@ -227,3 +227,44 @@ async def test_a_database_outage_delays_messages_but_never_dead_letters_them(
     assert await counts(engine) == {"s-1": 1, "s-2": 1}
     assert await deadletters.list_dead_letters(engine) == []
     await engine.dispose()
+
+
+async def test_a_consumer_stopped_at_its_failpoints_applies_each_event_exactly_once(
+    engine, nc, nats_prefix, make_runner
+) -> None:
+    from cxm_common import failpoints
+
+    await publish(engine, nc, nats_prefix, [event("s-1"), event("s-2")])
+    runner = make_runner(ack_wait_s=1.0)
+    await runner.setup()
+    psub = await nc.jetstream().pull_subscribe_bind(durable=runner.durable, stream=runner.stream)
+    for point in ("consumer.before_commit", "consumer.after_commit_before_ack"):
+        failpoints.arm(f"{point}=raise")
+        try:
+            with pytest.raises(failpoints.FailpointError):
+                await runner.handle_batch(await psub.fetch(2, timeout=5))
+        finally:
+            failpoints.arm("")
+    # Rolled back at the first point, committed but never acked at the second: redelivered, absorbed.
+    assert await runner.handle_batch(await psub.fetch(2, timeout=5)) == [Outcome.DUPLICATE, Outcome.DUPLICATE]
+    assert await counts(engine) == {"s-1": 1, "s-2": 1}
+
+
+async def test_an_event_about_an_erased_customer_is_skipped_not_retried_or_dead_lettered(
+    engine, nc, nats_prefix, make_runner
+) -> None:
+    from cxm_common.crypto import KeyDestroyed
+
+    async def erased_meanwhile(conn: AsyncConnection, env: Envelope) -> None:
+        await count_projection(conn, env)
+        raise KeyDestroyed([env.subject])  # sealing their data found the key destroyed
+
+    await publish(engine, nc, nats_prefix, [event("s-1")])
+    runner = make_runner(handler=erased_meanwhile, ack_wait_s=1.0)
+    await runner.setup()
+    psub = await nc.jetstream().pull_subscribe_bind(durable=runner.durable, stream=runner.stream)
+    assert await runner.handle_batch(await psub.fetch(1, timeout=5)) == [Outcome.SKIPPED]
+    assert await counts(engine) == {}
+    async with engine.connect() as conn:
+        assert await conn.scalar(text("SELECT count(*) FROM inbox")) == 1
+    assert await deadletters.list_dead_letters(engine) == []

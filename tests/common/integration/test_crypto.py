@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
@@ -61,6 +62,35 @@ async def test_after_the_key_is_destroyed_nothing_can_read_the_pii(engine: Async
     with pytest.raises(KeyDestroyed):
         async with engine.begin() as conn:
             await keyring.seal_pii(conn, TENANT, customer, {"name": "again"})
+
+
+async def test_erasing_a_customer_without_a_key_still_refuses_sealing_for_them(
+    engine: AsyncEngine, keyring: KeyRing
+) -> None:
+    # A service that never sealed anything for the customer learns of the erasure before their data arrives.
+    customer, other = uuid.uuid4(), uuid.uuid4()
+    async with engine.begin() as conn:
+        await keyring.destroy(conn, customer, TENANT)
+    async with engine.begin() as conn:
+        assert await keyring.erased(conn, [customer, other]) == {customer}
+    with pytest.raises(KeyDestroyed):
+        async with engine.begin() as conn:
+            await keyring.seal_pii(conn, TENANT, customer, {"text": "in flight"})
+
+
+async def test_a_handler_checking_for_an_erasure_waits_for_one_in_progress(
+    engine: AsyncEngine, keyring: KeyRing
+) -> None:
+    customer = uuid.uuid4()
+    async with engine.connect() as erasing:
+        erasure = await erasing.begin()
+        await keyring.destroy(erasing, customer, TENANT)
+        async with engine.begin() as handling:
+            check = asyncio.ensure_future(keyring.erased(handling, [customer]))
+            await asyncio.sleep(0.3)
+            assert not check.done()  # it waits for the erasure rather than reading the state before it
+            await erasure.commit()
+            assert await check == {customer}
 
 
 def test_a_master_key_must_be_32_bytes() -> None:

@@ -7,6 +7,7 @@ import contextlib
 import uuid
 
 import nats
+import pytest
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 from sqlalchemy import text
@@ -164,3 +165,22 @@ async def test_relays_in_parallel_share_the_outbox_without_losing_or_doubling(
             await asyncio.gather(*tasks)
     assert sum(r.published for r in relays) == 200
     assert len(set(await published_ids(nc.jetstream(), stream))) == 200
+
+
+async def test_a_relay_stopped_between_publish_and_mark_republishes_under_the_same_ids(
+    engine: AsyncEngine, nc: Client, stream: str, nats_prefix: str
+) -> None:
+    from cxm_common import failpoints
+
+    async with engine.begin() as conn:
+        stored = await append(conn, "s-1", [event("s-1", 1), event("s-1", 2)], expected_version=0)
+    relay = Relay(engine, nc.jetstream(), SERVICE, prefix=nats_prefix)
+    failpoints.arm("relay.after_publish_before_mark=raise")
+    try:
+        with pytest.raises(failpoints.FailpointError):
+            await relay.publish_once()
+    finally:
+        failpoints.arm("")
+    assert await relay.backlog() == 2  # published, never marked
+    assert await relay.publish_once() == 2
+    assert await published_ids(nc.jetstream(), stream) == [e.id for e in stored]

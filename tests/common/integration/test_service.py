@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from cxm_common.auth import INTERNAL_TOKEN_HEADER, Principal, issue_token
+from cxm_common.embedded import EmbeddedPostgres
 from cxm_common.migrations import upgrade
 from cxm_common.observability import setup_tracing
 from cxm_common.projections import replay
@@ -165,3 +166,38 @@ async def test_bad_bodies_get_a_clear_4xx(
     assert response.status_code == status, response.text
     if status >= 400:
         assert response.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.fault
+async def test_a_database_outage_is_a_503_with_retry_after_answered_inside_the_app(
+    own_postgres: EmbeddedPostgres, nats_url: str, nats_prefix: str
+) -> None:
+    # ASGITransport raises whatever the app lets escape: a handler of `Exception` answers and then re-raises,
+    # which a real server logs as a crash and answers by closing the connection.
+    await upgrade(own_postgres.url, "sample", MIGRATIONS_DIR)
+    settings = CommonSettings(
+        database_url=own_postgres.url, nats_url=nats_url, nats_prefix=nats_prefix, internal_token_secret=SECRET
+    )
+    application = create_app(make_spec(settings), "api", settings)
+    token = issue_token(SECRET, Principal(tenant_id=TENANT, scopes=frozenset({"ingest:write"})))
+    async with (
+        application.router.lifespan_context(application),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=application), base_url="http://s", headers={INTERNAL_TOKEN_HEADER: token}
+        ) as c,
+    ):
+        assert (await c.post("/notes", json={"body": "before"})).status_code == 202
+        own_postgres.stop("immediate")
+        # The pooled connection the server dropped, then a fresh connection the server refuses.
+        answers = [await c.post("/notes", json={"body": "during"}) for _ in range(3)]
+        own_postgres.start()
+        after = await eventually(lambda: _accepted(c), timeout=20)
+    assert [a.status_code for a in answers] == [503, 503, 503]
+    assert all(a.headers["retry-after"] == "2" for a in answers)
+    assert all(a.headers["content-type"] == "application/problem+json" for a in answers)
+    assert after.status_code == 202
+
+
+async def _accepted(client: httpx.AsyncClient) -> httpx.Response | None:
+    response = await client.post("/notes", json={"body": "after"})
+    return response if response.status_code == 202 else None

@@ -36,6 +36,11 @@ def ingest_stand_in() -> FastAPI:
     async def feedback(body: dict[str, Any], request: Request, tenant: uuid.UUID = Depends(scoped("ingest:write"))):
         return {"tenant": str(tenant), "body": body, "headers": dict(request.headers)}
 
+    @app.post("/v1/interactions", status_code=202)
+    async def slow(body: dict[str, Any], tenant: uuid.UUID = Depends(scoped("ingest:write"))) -> dict[str, str]:
+        await asyncio.sleep(0.5)  # a busy service: each request takes half a second
+        return {"tenant": str(tenant)}
+
     @app.get("/v1/feedback/{feedback_id}")
     async def one(feedback_id: uuid.UUID, tenant: uuid.UUID = Depends(scoped("ingest:read"))) -> dict[str, str]:
         return {"id": str(feedback_id), "tenant": str(tenant)}
@@ -78,17 +83,17 @@ def gateway(database_url: str, nats_url: str, nats_prefix: str) -> GatewayFactor
 
     @contextlib.asynccontextmanager
     async def start(ingest_up: bool = True, **overrides: Any) -> AsyncIterator[str]:
-        await upgrade(database_url, "gateway", SPEC.migrations)
         ingest_port = free_port()
-        settings = Settings(
-            database_url=database_url,
-            nats_url=nats_url,
-            nats_prefix=nats_prefix,
-            internal_token_secret=SECRET,
-            admin_token=ADMIN_TOKEN,
-            ingest_url=f"http://127.0.0.1:{ingest_port}",
-            **overrides,
-        )
+        options: dict[str, Any] = {
+            "database_url": database_url,
+            "nats_url": nats_url,
+            "nats_prefix": nats_prefix,
+            "internal_token_secret": SECRET,
+            "admin_token": ADMIN_TOKEN,
+            "ingest_url": f"http://127.0.0.1:{ingest_port}",
+        }
+        settings = Settings(**{**options, **overrides})
+        await upgrade(settings.database_url, "gateway", SPEC.migrations)
         app = create_app(SPEC, "all", settings)
         async with contextlib.AsyncExitStack() as stack:
             if ingest_up:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 
 import httpx
+import pytest
 
+from cxm_common.embedded import EmbeddedPostgres
 from tests.gateway.integration.conftest import ADMIN_TOKEN, GatewayFactory, bearer, new_tenant
 
 
@@ -145,6 +148,58 @@ async def test_an_unreachable_service_is_503_with_retry_after_not_a_hang(gateway
         assert response.status_code == 503
         assert response.headers["retry-after"] == "2"
         assert response.json()["status"] == 503
+
+
+@pytest.mark.fault
+async def test_a_key_lookup_while_the_database_is_down_is_503_with_retry_after(
+    gateway: GatewayFactory, own_postgres: EmbeddedPostgres, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with (
+        gateway(database_url=own_postgres.url, key_cache_ttl_s=0) as url,
+        httpx.AsyncClient(base_url=url, timeout=10) as client,
+    ):
+        key = (await new_tenant(client))["api_key"]
+        own_postgres.stop("immediate")
+        responses = [await client.post("/v1/feedback", json={}, headers=bearer(key)) for _ in range(3)]
+        own_postgres.start()
+    assert [r.status_code for r in responses] == [503, 503, 503]
+    assert all(r.headers["retry-after"] == "2" for r in responses)
+    # Answered by the edge: nothing reached the server as a crash (which would also drop the connection).
+    assert not [r for r in caplog.records if r.name.startswith("uvicorn") and r.levelno >= logging.ERROR]
+
+
+async def test_beyond_a_services_in_flight_limit_requests_get_503_with_retry_after_at_once(
+    gateway: GatewayFactory,
+) -> None:
+    limits = {"admission_min_in_flight": 2, "admission_max_in_flight": 2, "admission_retry_after_s": 3,
+              "admission_queue_wait_s": 0.1}  # fmt: skip
+    async with gateway(**limits) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
+        key = (await new_tenant(client))["api_key"]
+
+        async def timed(path: str) -> tuple[int, float, str | None]:
+            began = asyncio.get_running_loop().time()
+            response = await client.post(path, json={}, headers=bearer(key))
+            return response.status_code, asyncio.get_running_loop().time() - began, response.headers.get("retry-after")
+
+        answers = await asyncio.gather(*(timed("/v1/interactions") for _ in range(6)))
+        other_lane = await client.get(f"/v1/feedback/{uuid.uuid4()}", headers=bearer(key))
+    accepted = [a for a in answers if a[0] == 202]
+    refused = [a for a in answers if a[0] != 202]
+    assert len(accepted) == 2
+    assert {a[0] for a in refused} == {503}
+    assert all(a[2] == "3" for a in refused)
+    assert max(a[1] for a in refused) < min(a[1] for a in accepted)  # refused at once, not after queueing
+    assert other_lane.status_code == 200  # reads have a lane of their own
+
+
+async def test_a_burst_waits_briefly_for_slots_instead_of_being_refused(gateway: GatewayFactory) -> None:
+    limits = {"admission_min_in_flight": 2, "admission_max_in_flight": 2, "admission_queue_wait_s": 2.0}
+    async with gateway(**limits) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
+        key = (await new_tenant(client))["api_key"]
+        statuses = await asyncio.gather(
+            *(client.post("/v1/interactions", json={}, headers=bearer(key)) for _ in range(6))
+        )
+    assert [r.status_code for r in statuses] == [202] * 6  # three waves of two, each within the wait allowed
 
 
 async def test_request_ids_are_echoed_or_assigned(gateway: GatewayFactory) -> None:

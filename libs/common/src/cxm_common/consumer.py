@@ -17,8 +17,9 @@ from opentelemetry.trace import SpanKind
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from cxm_common import deadletters
+from cxm_common import deadletters, failpoints
 from cxm_common.aio import sleep_or_stop
+from cxm_common.crypto import KeyDestroyed
 from cxm_common.db import driver, is_transient_db_error, set_tenant
 from cxm_common.envelope import Envelope, InvalidEnvelope
 from cxm_common.eventstore import ConcurrencyError
@@ -80,6 +81,8 @@ class Outcome(Enum):
 
     APPLIED = "applied"
     DUPLICATE = "duplicate"
+    SKIPPED = "skipped"
+    """About a customer erased meanwhile (its key is destroyed): it changes nothing, now or when redelivered."""
     RETRY = "retried"
     DEAD = "dead"
 
@@ -191,13 +194,14 @@ class ConsumerRunner:
             for m in msgs
         ]
         await self.apply(items)
+        await failpoints.reach("consumer.after_commit_before_ack")
         if self.on_commit is not None:
             self.on_commit()
         # Acks only after the commit: a crash before this point redelivers, and the inbox absorbs it.
         for item in items:
             assert item.msg is not None and item.outcome is not None
             CONSUMER_APPLIED.labels(self.durable, item.outcome.value).inc()
-            if item.outcome in (Outcome.APPLIED, Outcome.DUPLICATE):
+            if item.outcome in (Outcome.APPLIED, Outcome.DUPLICATE, Outcome.SKIPPED):
                 await _quietly(item.msg.ack())
             elif item.outcome is Outcome.DEAD:
                 await _quietly(item.msg.term())
@@ -257,6 +261,7 @@ class ConsumerRunner:
                         consumer=self.durable,
                     ):
                         await self.subscription.apply(conn, [i.envelope for i in run if i.envelope is not None])
+                await failpoints.reach("consumer.before_commit")
                 await tx.commit()
                 return True
             except Exception as exc:
@@ -278,6 +283,7 @@ class ConsumerRunner:
                 await self._apply_one(conn, item)
                 if item.envelope is not None:
                     seen.add(item.envelope.id)
+            await failpoints.reach("consumer.before_commit")
 
     async def _apply_one(self, conn: AsyncConnection, item: _Item, *, may_dead_letter: bool = True) -> None:
         """Apply one item in a savepoint, retrying stream conflicts; on failure decide retry or dead letter."""
@@ -300,6 +306,13 @@ class ConsumerRunner:
                             await self.subscription.apply(conn, [env])
                         item.outcome = Outcome.APPLIED
                     await savepoint.commit()
+                    return
+                except KeyDestroyed:
+                    # Retrying cannot help: the customer's data is gone by request, and so must this event's be.
+                    await savepoint.rollback()
+                    await conn.execute(_CLAIM_ONE_SQL, {"consumer": self.durable, "id": env.id})
+                    item.outcome = Outcome.SKIPPED
+                    log.info("skipped %s on %s: it concerns an erased customer", env.id, self.durable)
                     return
                 except ConcurrencyError as exc:
                     await savepoint.rollback()
@@ -363,7 +376,7 @@ class ConsumerRunner:
                 except InvalidEnvelope as exc:
                     item.error = f"invalid envelope: {exc}"
                 await self._apply_one(conn, item, may_dead_letter=False)
-                ok = item.outcome in (Outcome.APPLIED, Outcome.DUPLICATE)
+                ok = item.outcome in (Outcome.APPLIED, Outcome.DUPLICATE, Outcome.SKIPPED)
                 applied += ok
                 await conn.execute(
                     text(

@@ -22,7 +22,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from cxm_common.db import driver
+from cxm_common.db import driver, lock_ids
 from cxm_common.envelope import Envelope
 from cxm_common.eventstore import ConcurrencyError
 
@@ -140,12 +140,41 @@ class KeyRing:
             found[subject] = self.master.unwrap(wrapped, subject) if wrapped else None
         return found
 
-    async def destroy(self, conn: AsyncConnection, subject: uuid.UUID) -> None:
-        """Destroy a subject's data key for good: everything sealed with it becomes unreadable."""
+    async def destroy(self, conn: AsyncConnection, subject: uuid.UUID, tenant_id: uuid.UUID | None = None) -> None:
+        """Destroy a subject's data key for good: everything sealed with it becomes unreadable.
+
+        With the tenant, a subject that never had a key gets a destroyed one: sealing for it is refused from now
+        on too (`KeyDestroyed`), so data about an erased customer still in flight cannot be stored readable.
+        """
         self._seal_cache.pop(subject, None)
-        await (await driver(conn)).execute(
-            "UPDATE crypto_keys SET wrapped = NULL, destroyed_at = now() WHERE subject_id = $1", subject
+        await lock_ids(conn, [subject])
+        pg = await driver(conn)
+        if tenant_id is None:
+            await pg.execute(
+                "UPDATE crypto_keys SET wrapped = NULL, destroyed_at = now() WHERE subject_id = $1", subject
+            )
+            return
+        await pg.execute(
+            "INSERT INTO crypto_keys (subject_id, tenant_id, wrapped, destroyed_at) VALUES ($1, $2, NULL, now()) "
+            "ON CONFLICT (subject_id) DO UPDATE SET wrapped = NULL, destroyed_at = now()",
+            subject, tenant_id,
+        )  # fmt: skip
+
+    async def erased(self, conn: AsyncConnection, subjects: Iterable[uuid.UUID]) -> set[uuid.UUID]:
+        """The subjects whose key was destroyed: events about them must change nothing any more.
+
+        A handler asking this and an erasure of the same customer, in concurrent transactions, are serialised (a
+        shared lock here, an exclusive one in `destroy`): either the erasure sees and removes what the handler
+        stored, or the handler sees the erasure. Without it, a row stored meanwhile would outlive the erasure.
+        """
+        wanted = sorted(set(subjects))
+        if not wanted:
+            return set()
+        await lock_ids(conn, wanted, shared=True)
+        rows = await (await driver(conn)).fetch(
+            "SELECT subject_id FROM crypto_keys WHERE subject_id = ANY($1::uuid[]) AND wrapped IS NULL", wanted
         )
+        return {row["subject_id"] for row in rows}
 
     async def seal_pii(
         self, conn: AsyncConnection, tenant_id: uuid.UUID, subject: uuid.UUID, fields: dict[str, Any]

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 import asyncpg
+from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError, DisconnectionError, EmulatedDBAPIException
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -38,13 +42,13 @@ def create_engine(
 ) -> AsyncEngine:
     """Create an asyncpg engine whose connections resolve unqualified names in `schema` only."""
     check_schema(schema)
-    return create_async_engine(
+    engine = create_async_engine(
         normalise_database_url(url),
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_timeout=pool_timeout,
         # No pre-ping: it costs a round trip on every checkout. A connection broken by a database restart raises
-        # a transient error once (answered 503 / retried by consumers) and the pool replaces it.
+        # a transient error at most once (answered 503 / retried by consumers) and the pool replaces it.
         pool_recycle=1800,
         connect_args={
             "server_settings": {"search_path": schema, "application_name": application_name},
@@ -52,6 +56,16 @@ def create_engine(
             "command_timeout": 60,
         },
     )
+    event.listen(engine.sync_engine, "checkout", _refuse_closed)
+    return engine
+
+
+def _refuse_closed(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+    # The kit runs most statements on the driver directly, past SQLAlchemy's disconnect handling: a connection the
+    # server dropped (a restart) would go back to the pool and fail every transaction it is lent to. asyncpg knows
+    # locally that its socket closed, so the check costs no round trip; the pool replaces the connection.
+    if dbapi_connection._connection.is_closed():
+        raise DisconnectionError("connection closed by the server")
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -69,8 +83,23 @@ async def driver(conn: AsyncConnection) -> asyncpg.Connection:
     adapted: Any = raw.dbapi_connection
     if conn.in_transaction() and adapted._transaction is None and adapted.isolation_level != "autocommit":
         # SQLAlchemy begins lazily, on its first statement; begin now so the driver's statement is inside.
-        await adapted._start_transaction()
+        try:
+            await adapted._start_transaction()
+        except Exception as exc:
+            if is_transient_db_error(exc):
+                await conn.invalidate()  # dropped by the server: the pool must not lend it again
+            raise
     return adapted._connection  # type: ignore[no-any-return]
+
+
+async def lock_ids(conn: AsyncConnection, ids: Iterable[uuid.UUID], *, shared: bool = False) -> None:
+    """Take a transaction-scoped advisory lock per id, in sorted order; shared holders never wait for each other."""
+    wanted = sorted(set(ids))
+    if wanted:
+        function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+        await (await driver(conn)).execute(
+            f"SELECT {function}(hashtextextended(id::text, 0)) FROM unnest($1::uuid[]) AS t(id) ORDER BY id", wanted
+        )
 
 
 ALL_TENANTS = "*"
@@ -83,6 +112,12 @@ async def set_tenant(conn: AsyncConnection, tenant_id: uuid.UUID | str | None) -
     )
 
 
+DATABASE_ERRORS: tuple[type[Exception], ...] = (
+    DBAPIError, EmulatedDBAPIException, SQLAlchemyTimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError,
+    ConnectionError,
+)  # fmt: skip
+"""The exception classes a database call raises (transient or not: `is_transient_db_error` tells)."""
+
 # Errors that say the database (not the statement) failed: the work should be retried later.
 TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "25006"})  # serialization, deadlock, read-only (failover)
 # Connection exceptions, insufficient resources, operator intervention, system errors: the server, not the input.
@@ -91,11 +126,15 @@ TRANSIENT_SQLSTATE_CLASSES = ("08", "53", "57", "58")
 
 def is_transient_db_error(exc: BaseException) -> bool:
     """Say whether `exc` means the database was unavailable rather than the input being wrong."""
-    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+    from sqlalchemy.exc import DBAPIError, EmulatedDBAPIException, InterfaceError, OperationalError
     from sqlalchemy.exc import TimeoutError as PoolTimeout
 
     if isinstance(exc, (OperationalError, InterfaceError, PoolTimeout, ConnectionError)):
         return True
+    if isinstance(exc, EmulatedDBAPIException):
+        # The driver adapter's own error, raised unwrapped where the kit drives the adapter directly (`driver()`
+        # beginning a transaction on a connection the server dropped): the asyncpg error is its cause.
+        return exc.__cause__ is not None and is_transient_db_error(exc.__cause__)
     if isinstance(exc, asyncpg.InterfaceError):  # raised by statements run on the driver directly
         return True
     if isinstance(exc, asyncpg.PostgresError):

@@ -14,6 +14,7 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from cxm_common import failpoints
 from cxm_common.db import driver, is_lost_race
 from cxm_common.envelope import Envelope, check_event_type
 
@@ -117,6 +118,7 @@ async def append_many(conn: AsyncConnection, appends: Sequence[PendingAppend]) -
         if exc.constraint_name == "events_stream_version":
             raise ConcurrencyError([a.stream_id for a in appends]) from exc
         raise
+    await failpoints.reach("eventstore.after_append")
     return _stored(appends, flat, rows)
 
 

@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from cxm_common.auth import InvalidInternalToken, MissingScope
-from cxm_common.db import is_transient_db_error
+from cxm_common.db import DATABASE_ERRORS, is_transient_db_error
 
 log = logging.getLogger(__name__)
 
@@ -112,13 +112,22 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def missing_scope(_: Request, exc: MissingScope) -> Response:
         return problem(403, str(exc))
 
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> Response:
+    async def database_error(request: Request, exc: Exception) -> Response:
         if is_transient_db_error(exc):
             log.warning("database unavailable on %s %s: %r", request.method, request.url.path, exc)
             return problem(503, "The database is unavailable; retry shortly.", headers={"Retry-After": "2"})
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
         return problem(500, "Internal error; it has been logged.")
+
+    # Database errors get handlers of their own class: Starlette answers those inside the app, whereas a handler
+    # for `Exception` answers and then re-raises to the server, which logs a traceback and closes the connection
+    # (a client reusing it would see a reset instead of the 503).
+    for error in DATABASE_ERRORS:
+        app.add_exception_handler(error, database_error)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        return await database_error(request, exc)
 
 
 class StrictJsonRequest(Request):

@@ -13,6 +13,7 @@ from nats.js import JetStreamContext
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from cxm_common import failpoints
 from cxm_common.aio import sleep_or_stop
 from cxm_common.crypto import KeyRing
 from cxm_common.db import ALL_TENANTS, driver, set_tenant
@@ -57,6 +58,14 @@ class _Row:
 
     def __getattr__(self, name: str) -> Any:
         return self._record[name]
+
+
+def message(envelope: Envelope, prefix: str = "") -> tuple[str, bytes, dict[str, str]]:
+    """The subject, payload and headers an event is published with (`Nats-Msg-Id` = event id)."""
+    headers = {HEADER_MSG_ID: str(envelope.id), HEADER_TENANT: str(envelope.tenant_id), HEADER_TYPE: envelope.type}
+    if envelope.traceparent:
+        headers[HEADER_TRACEPARENT] = envelope.traceparent
+    return subject_for(envelope.type, prefix), envelope.to_json(), headers
 
 
 async def requeue(engine: AsyncEngine, *, since: datetime | None = None, after_position: int = 0) -> int:
@@ -125,19 +134,10 @@ class Relay:
                 envelopes = self.keyring.open_events(envelopes, [row["wrapped"] for row in rows])
             futures = []
             for envelope in envelopes:
-                headers = {
-                    HEADER_MSG_ID: str(envelope.id),
-                    HEADER_TENANT: str(envelope.tenant_id),
-                    HEADER_TYPE: envelope.type,
-                }
-                if envelope.traceparent:
-                    headers[HEADER_TRACEPARENT] = envelope.traceparent
-                futures.append(
-                    await self.js.publish_async(
-                        subject_for(envelope.type, self.prefix), envelope.to_json(), headers=headers
-                    )
-                )
+                subject, payload, headers = message(envelope, self.prefix)
+                futures.append(await self.js.publish_async(subject, payload, headers=headers))
             await asyncio.wait_for(asyncio.gather(*futures), timeout=self.publish_timeout_s)
+            await failpoints.reach("relay.after_publish_before_mark")  # acked, but the delete not yet committed
         self._observe(envelopes)
         return len(envelopes)
 

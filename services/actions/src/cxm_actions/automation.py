@@ -20,6 +20,7 @@ from cxm_actions import contracts as c
 from cxm_actions import items
 from cxm_actions.domain.playbook import suggest
 from cxm_actions.domain.rules import Trigger, propose
+from cxm_common import newest
 from cxm_common.crypto import KeyRing
 from cxm_common.db import driver
 from cxm_common.envelope import Envelope
@@ -47,8 +48,13 @@ class Automation:
             c.CUSTOMER_UPDATED: self._customer,
             c.CUSTOMER_ERASED_INGEST: self._erased,
         }.get(event.type)
-        if handler is not None:
-            await handler(conn, event)
+        if handler is None:
+            return
+        customer = event.data.get("customer_id")
+        erasure = event.type == c.CUSTOMER_ERASED_INGEST
+        if customer and not erasure and await self.keyring.erased(conn, [uuid.UUID(customer)]):
+            return  # about a customer erased meanwhile: their facts are gone and must stay gone
+        await handler(conn, event)
 
     async def _feedback(self, conn: AsyncConnection, event: Envelope) -> None:
         d = event.data
@@ -137,31 +143,46 @@ class Automation:
 
     async def _customer(self, conn: AsyncConnection, event: Envelope) -> None:
         attributes = event.data.get("attributes") or {}
-        picked = {k: attributes.get(k) for k in ("value", "segment", "team", "owner")}
-        if all(v is None for v in picked.values()):
+        changes: dict[str, Any] = {k: _text(attributes.get(k)) for k in ("segment", "team", "owner")}
+        value = attributes.get("value")
+        changes["value"] = float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+        changes = {k: v for k, v in changes.items() if v is not None}
+        if not changes:
             return
-        value = picked["value"]
-        value = float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-        await (await driver(conn)).execute(
-            "INSERT INTO profiles (customer_id, tenant_id, value, segment, team, owner) "
-            "VALUES ($1, $2, $3, $4, $5, $6) "
-            "ON CONFLICT (customer_id) DO UPDATE SET value = coalesce(excluded.value, profiles.value), "
-            "segment = coalesce(excluded.segment, profiles.segment), team = coalesce(excluded.team, profiles.team), "
-            "owner = coalesce(excluded.owner, profiles.owner)",
-            uuid.UUID(event.data["customer_id"]), event.tenant_id, value, _text(picked["segment"]),
-            _text(picked["team"]), _text(picked["owner"]),
+        pg = await driver(conn)
+        customer = uuid.UUID(event.data["customer_id"])
+        row = await pg.fetchrow(
+            "SELECT value, segment, team, owner, versions::text AS v FROM profiles WHERE customer_id = $1 FOR UPDATE",
+            customer,
+        )
+        current = {k: row[k] for k in ("value", "segment", "team", "owner")} if row else {}
+        versions = orjson.loads(row["v"]) if row else {}
+        kept, versions = newest.merge(current, versions, changes, event.aggregate_version)
+        await pg.execute(
+            "INSERT INTO profiles (customer_id, tenant_id, value, segment, team, owner, versions) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb) ON CONFLICT (customer_id) DO UPDATE SET "
+            "value = excluded.value, segment = excluded.segment, team = excluded.team, owner = excluded.owner, "
+            "versions = excluded.versions",
+            customer, event.tenant_id, kept.get("value"), kept.get("segment"), kept.get("team"),
+            kept.get("owner"), orjson.dumps(versions).decode(),
         )  # fmt: skip
 
     async def _erased(self, conn: AsyncConnection, event: Envelope) -> None:
         d = event.data
         everyone = [uuid.UUID(x) for x in [d["customer_id"], *(d.get("merged_ids") or [])]]
         for subject in everyone:
-            await self.keyring.destroy(conn, subject)
+            await self.keyring.destroy(conn, subject, event.tenant_id)
         pg = await driver(conn)
         t = event.tenant_id
-        for table, column in (("feedback_facts", "customer_id"), ("interaction_facts", "customer_id"),
-                              ("risks", "customer_id"), ("profiles", "customer_id")):  # fmt: skip
-            await pg.execute(f"DELETE FROM {table} WHERE tenant_id = $1 AND {column} = ANY($2::uuid[])", t, everyone)
+        for table in ("feedback_facts", "interaction_facts", "risks"):
+            await pg.execute(f"DELETE FROM {table} WHERE tenant_id = $1 AND customer_id = ANY($2::uuid[])", t, everyone)
+        # The profile stays as a tombstone: an older update arriving after the erasure must not bring it back.
+        await pg.execute(
+            "INSERT INTO profiles (customer_id, tenant_id, versions) SELECT id, $1, $3::jsonb "
+            "FROM unnest($2::uuid[]) AS u(id) ON CONFLICT (customer_id) DO UPDATE SET value = NULL, segment = NULL, "
+            "team = NULL, owner = NULL, versions = excluded.versions",
+            t, everyone, orjson.dumps(newest.reset({}, event.aggregate_version)).decode(),
+        )  # fmt: skip
         data = {"customer_id": d["customer_id"], "erasure_id": d.get("erasure_id"),
                 "merged_ids": [str(m) for m in everyone[1:]]}  # fmt: skip
         stream = f"customer-{d['customer_id']}"

@@ -26,6 +26,17 @@ class Settings(CommonSettings):
     upstream_pool_size: int = 256
     upstream_keepalive_s: float = 30.0
     """How long an idle pooled connection to a service is kept (services keep theirs open longer)."""
+    admission_min_in_flight: int = 4
+    """Each lane (a service's reads, writes, batches) may always have this many requests in flight."""
+    admission_max_in_flight: int = 64
+    """…and never more than this many; in between, the limit follows the service's latency."""
+    admission_tolerance: float = 3.0
+    """Latency (smoothed) above this multiple of the lane's no-load latency shrinks its limit."""
+    admission_max_queued: int = 128
+    """Requests that may wait for a slot in one lane; more are refused at once."""
+    admission_queue_wait_s: float = 0.25
+    """How long a request may wait for a slot (10 ms once the queue has not emptied for 100 ms: overload)."""
+    admission_retry_after_s: int = 1
     internal_token_ttl_s: float = 60.0
     stream_token_ttl_s: float = 300.0
     stream_heartbeat_s: float = 15.0

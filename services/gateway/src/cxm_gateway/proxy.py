@@ -10,18 +10,25 @@ from collections.abc import Callable
 from typing import Any
 
 import aiohttp
+from prometheus_client import Counter, Gauge
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cxm_common.auth import INTERNAL_TOKEN_HEADER, WEBHOOK_SCOPE, Principal, issue_token
+from cxm_common.db import DATABASE_ERRORS, is_transient_db_error
 from cxm_common.ids import uuid7
 from cxm_common.observability import current_traceparent
 from cxm_common.problems import problem
 from cxm_gateway.authn import KeyCache
 from cxm_gateway.config import Settings
+from cxm_gateway.domain.admission import Admission, Lane, lane_kind
 from cxm_gateway.domain.ratelimit import RateLimiter
 from cxm_gateway.domain.routes import Route, route_for
+from cxm_gateway.gate import Gate
 
 log = logging.getLogger(__name__)
+
+SHED = Counter("cxm_gateway_shed_total", "Requests refused because a service's lane was full", ["service", "lane"])
+ADMISSION_LIMIT = Gauge("cxm_gateway_admission_limit", "In-flight limit of a service's lane", ["service", "lane"])
 
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 # Never forwarded: hop-by-hop headers, and anything a client might use to choose a tenant or forge trust.
@@ -83,6 +90,14 @@ class Edge:
         self.stream_principal = stream_principal
         self.clock = clock
         self.limiter = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
+        self.admission = Admission(
+            minimum=settings.admission_min_in_flight,
+            maximum=settings.admission_max_in_flight,
+            tolerance=settings.admission_tolerance,
+        )
+        self.gate = Gate(
+            self.admission, max_queued=settings.admission_max_queued, patience_s=settings.admission_queue_wait_s
+        )
         self.upstreams = {
             "ingest": settings.ingest_url.rstrip("/"),
             "insight": settings.insight_url.rstrip("/"),
@@ -97,6 +112,19 @@ class Edge:
             return
         request_id = _request_id(scope)
         send = _with_request_id(send, request_id)
+        try:
+            await self._handle(scope, receive, send, request_id)
+        except DATABASE_ERRORS as exc:
+            # Only the key lookup can get here (the gateway's own routes answer their errors inside the app): an
+            # unavailable database is a 503 for the client, not an exception that makes the server drop the line.
+            if not is_transient_db_error(exc):
+                raise
+            log.warning("database unavailable on %s %s: %r", scope["method"], scope["path"], exc)
+            await problem(503, "The database is unavailable; retry shortly.", headers={"Retry-After": "2"})(
+                scope, receive, send
+            )
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
         header_bytes = sum(len(k) + len(v) for k, v in scope["headers"])
         if header_bytes > self.settings.max_header_bytes:
             await problem(431, "Request headers are too large.")(scope, receive, send)
@@ -139,7 +167,18 @@ class Edge:
         if body is None:
             await problem(413, f"The body exceeds {route.body_limit} bytes for this route.")(scope, receive, send)
             return
-        await self._forward(scope, send, route, principal, body, request_id)
+        kind = lane_kind(scope["method"], route.batch)
+        entered = await self.gate.enter(route.service, kind)
+        if entered is None:
+            # Refused rather than queued for longer: waiting here would only add to the latency of every request.
+            SHED.labels(route.service, kind).inc()
+            retry_after = str(self.settings.admission_retry_after_s)
+            await problem(503, f"The {route.service} service is at capacity; retry shortly.",
+                          headers={"Retry-After": retry_after})(scope, receive, send)  # fmt: skip
+            return
+        lane, admitted = entered
+        await self._forward(scope, send, route, principal, body, request_id, lane, admitted)
+        ADMISSION_LIMIT.labels(route.service, kind).set(lane.limit)
 
     def _stream_token(self, scope: Scope, path: str) -> Principal | None:
         # Browsers' EventSource cannot send headers, so the stream also takes a short-lived `?token=`.
@@ -170,7 +209,15 @@ class Edge:
         return token
 
     async def _forward(
-        self, scope: Scope, send: Send, route: Route, principal: Principal, body: bytes, request_id: str
+        self,
+        scope: Scope,
+        send: Send,
+        route: Route,
+        principal: Principal,
+        body: bytes,
+        request_id: str,
+        lane: Lane,
+        admitted: int,
     ) -> None:
         # The path as the client encoded it: decoding `%23` or `%2F` here would name another resource upstream.
         raw_path = scope.get("raw_path")
@@ -183,11 +230,15 @@ class Edge:
         traceparent = current_traceparent()
         if traceparent:
             headers.append(("traceparent", traceparent))
-        started = False
+        started = cancelled = False
+        began = time.monotonic()
+        answered: float | None = None
         try:
             async with self.upstream.session().request(
                 scope["method"], url, data=body or None, headers=headers, allow_redirects=False
             ) as response:
+                answered = time.monotonic() - began
+                self.gate.leave(lane, answered, admitted)
                 started = True
                 await send(
                     {
@@ -220,6 +271,16 @@ class Edge:
             await problem(504, f"The {route.service} service did not answer in time.", headers={"Retry-After": "5"})(
                 scope, _no_receive, send
             )
+        except asyncio.CancelledError:
+            cancelled = True
+            raise
+        finally:
+            if answered is None:
+                # Unanswered: a failure or a timeout says the service struggles; a client that went away does not.
+                if cancelled:
+                    self.gate.release(lane)
+                else:
+                    self.gate.leave(lane, None, admitted)
 
 
 def _request_id(scope: Scope) -> str:

@@ -181,7 +181,7 @@ class Ingest:
                 )
                 merged = [r["id"] for r in rows]
                 for subject in [customer, *merged]:
-                    await self.keyring.destroy(conn, subject)
+                    await self.keyring.destroy(conn, subject, tenant)
                 data = {
                     "customer_id": str(customer),
                     "erasure_id": str(erasure_id),

@@ -112,7 +112,12 @@ class Analysis:
     async def on_feedback(self, conn: AsyncConnection, events: list[Envelope]) -> None:
         """Consumer batch handler: analyse the new feedback of one tenant in the consumer's transaction."""
         tenant = events[0].tenant_id
-        await self.analyze_in(conn, tenant, [Feedback.from_event(e) for e in events])
+        feedback = [Feedback.from_event(e) for e in events]
+        # Feedback about a customer erased meanwhile is dropped: its text must not be analysed and kept.
+        erased = await self.keyring.erased(conn, [f.customer_id for f in feedback if f.customer_id])
+        kept = [f for f in feedback if f.customer_id not in erased]
+        if kept:
+            await self.analyze_in(conn, tenant, kept)
 
     async def analyze_in(self, conn: AsyncConnection, tenant: uuid.UUID, feedback: Sequence[Feedback]) -> int:
         """Analyse feedback of one tenant and append the analyses in the caller's transaction; return how many."""

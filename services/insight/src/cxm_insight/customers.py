@@ -7,6 +7,7 @@ import uuid
 import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from cxm_common import newest
 from cxm_common.crypto import KeyRing
 from cxm_common.db import driver
 from cxm_common.envelope import Envelope
@@ -32,12 +33,17 @@ class Customers:
         tenant = event.tenant_id
         customer = uuid.UUID(d["customer_id"])
         if event.type == c.INGEST_CUSTOMER_UPDATED:
-            attributes = {k: v for k, v in (d.get("attributes") or {}).items() if k in KEPT}
+            changes = {k: v for k, v in (d.get("attributes") or {}).items() if k in KEPT}
+            row = await pg.fetchrow(
+                "SELECT attributes::text AS a, versions::text AS v FROM customers WHERE id = $1 FOR UPDATE", customer
+            )
+            current, versions = (orjson.loads(row["a"]), orjson.loads(row["v"])) if row else ({}, {})
+            attributes, versions = newest.merge(current, versions, changes, event.aggregate_version)
             await pg.execute(
-                "INSERT INTO customers (id, tenant_id, attributes, updated_at) VALUES ($1, $2, $3::jsonb, $4) "
-                "ON CONFLICT (id) DO UPDATE SET attributes = customers.attributes || excluded.attributes, "
-                "updated_at = excluded.updated_at",
-                customer, tenant, orjson.dumps(attributes).decode(), event.time,
+                "INSERT INTO customers (id, tenant_id, attributes, versions, updated_at) "
+                "VALUES ($1, $2, $3::jsonb, $4::jsonb, $5) ON CONFLICT (id) DO UPDATE SET "
+                "attributes = excluded.attributes, versions = excluded.versions, updated_at = excluded.updated_at",
+                customer, tenant, orjson.dumps(attributes).decode(), orjson.dumps(versions).decode(), event.time,
             )  # fmt: skip
         elif event.type == c.INGEST_CUSTOMER_MERGED:
             merged = [uuid.UUID(m) for m in d.get("merged_ids") or []]
@@ -53,10 +59,13 @@ class Customers:
         d = event.data
         everyone = [uuid.UUID(d["customer_id"]), *(uuid.UUID(m) for m in d.get("merged_ids") or [])]
         for subject in everyone:
-            await self.keyring.destroy(conn, subject)
+            await self.keyring.destroy(conn, subject, event.tenant_id)
+        # Kept as a tombstone: an older update of the customer arriving after the erasure must not bring it back.
         await (await driver(conn)).execute(
-            "UPDATE customers SET attributes = '{}' WHERE tenant_id = $1 AND id = ANY($2::uuid[])",
-            event.tenant_id, everyone,
+            "INSERT INTO customers (id, tenant_id, attributes, versions, updated_at) "
+            "SELECT id, $1, '{}', $3::jsonb, $4 FROM unnest($2::uuid[]) AS t(id) "
+            "ON CONFLICT (id) DO UPDATE SET attributes = '{}', versions = excluded.versions",
+            event.tenant_id, everyone, orjson.dumps(newest.reset({}, event.aggregate_version)).decode(), event.time,
         )  # fmt: skip
         erased = Envelope(
             type=c.CUSTOMER_ERASED,

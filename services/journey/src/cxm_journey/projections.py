@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from cxm_common.db import driver
+from cxm_common.db import driver, lock_ids
 from cxm_common.envelope import Envelope
 from cxm_common.projections import Projection
 from cxm_journey import contracts as c
@@ -229,11 +229,16 @@ async def _apply_other(conn: AsyncConnection, event: Envelope) -> None:
         )  # fmt: skip
     elif event.type == c.CUSTOMER_ERASED:
         everyone = [uuid.UUID(x) for x in [d["customer_id"], *(d.get("merged_ids") or [])]]
+        # Exclusive: steps being recorded for them in another transaction commit first, and are deleted here.
+        await lock_ids(conn, everyone)
         await pg.execute("DELETE FROM steps WHERE tenant_id = $1 AND customer_id = ANY($2::uuid[])", t, everyone)
         await pg.execute("DELETE FROM visits WHERE tenant_id = $1 AND customer_id = ANY($2::uuid[])", t, everyone)
+        # Upserted: a customer erased before journey saw any step of theirs is marked too, so that steps still in
+        # flight for them are dropped rather than starting a new journey.
         await pg.execute(
-            "UPDATE customers SET erased = true, segment = NULL, path = NULL, risk_reasons = '[]', risk_score = NULL, "
-            "risk_level = NULL WHERE tenant_id = $1 AND id = ANY($2::uuid[])",
+            "INSERT INTO customers (id, tenant_id, erased) SELECT id, $1, true FROM unnest($2::uuid[]) AS u(id) "
+            "ON CONFLICT (id) DO UPDATE SET erased = true, segment = NULL, path = NULL, risk_reasons = '[]', "
+            "risk_score = NULL, risk_level = NULL",
             t, everyone,
         )  # fmt: skip
 

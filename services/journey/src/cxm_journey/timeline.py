@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from cxm_common.db import driver
+from cxm_common.db import driver, lock_ids
 from cxm_common.envelope import Envelope
 from cxm_common.eventstore import ANY_VERSION, PendingAppend, append_many
 from cxm_common.observability import current_traceparent
@@ -111,6 +111,8 @@ class Timeline:
             data = interaction_step(e, stage_map) if e.type == c.INTERACTION_RECORDED else feedback_step(e, stage_map)
             if data is not None:
                 steps.append((e, data))
+        erased = await _erased(conn, tenant, [uuid.UUID(d["customer_id"]) for _, d in steps])
+        steps = [(e, d) for e, d in steps if uuid.UUID(d["customer_id"]) not in erased]  # their journey is gone
         if steps:
             await self.record(conn, tenant, steps)
 
@@ -165,6 +167,17 @@ async def _summaries(conn: AsyncConnection, tenant: uuid.UUID, customers: Sequen
         tenant, list(customers),
     )  # fmt: skip
     return {r["id"]: r for r in rows}
+
+
+async def _erased(conn: AsyncConnection, tenant: uuid.UUID, customers: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    if not customers:
+        return set()
+    await lock_ids(conn, customers, shared=True)  # serialised with an erasure of the same customer
+    rows = await (await driver(conn)).fetch(
+        "SELECT id FROM customers WHERE tenant_id = $1 AND id = ANY($2::uuid[]) AND erased",
+        tenant, list(set(customers)),
+    )  # fmt: skip
+    return {r["id"] for r in rows}
 
 
 async def _values(conn: AsyncConnection, tenant: uuid.UUID, customers: Sequence[uuid.UUID]) -> dict[uuid.UUID, float]:

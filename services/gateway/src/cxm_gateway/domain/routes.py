@@ -29,6 +29,7 @@ class Route:
     service: str
     webhook: bool
     body_limit: int
+    batch: bool = False
 
 
 def route_for(path: str, default_limit: int, batch_limit: int) -> Route | None:
@@ -36,5 +37,6 @@ def route_for(path: str, default_limit: int, batch_limit: int) -> Route | None:
     for prefix, service in OWNERS.items():
         if path == prefix or path.startswith(prefix + "/"):
             batch = path.endswith(BATCH_SUFFIXES) or prefix == "/v1/imports"
-            return Route(service, webhook=prefix == WEBHOOK_PREFIX, body_limit=batch_limit if batch else default_limit)
+            limit = batch_limit if batch else default_limit
+            return Route(service, webhook=prefix == WEBHOOK_PREFIX, body_limit=limit, batch=batch)
     return None

@@ -1,0 +1,16 @@
+"""Profiles remember the version of the customer update that set each field (out-of-order deliveries converge).
+
+Revision ID: 0003
+Revises: 0002
+"""
+
+from alembic import op
+
+revision = "0003"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.execute("ALTER TABLE profiles ADD COLUMN versions jsonb NOT NULL DEFAULT '{}'")
