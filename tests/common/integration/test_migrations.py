@@ -2,40 +2,19 @@
 
 from __future__ import annotations
 
-import secrets
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import asyncpg
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import ProgrammingError
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from cxm_cli.stack import with_user_and_database
 from cxm_common.db import ALL_TENANTS, create_engine, set_tenant
 from cxm_common.envelope import Envelope
 from cxm_common.eventstore import append, append_now
-from cxm_common.migrations import applied_revision, ensure_role, script_head, upgrade
-from cxm_common.settings import normalise_database_url
-
-MIGRATIONS = Path(__file__).parents[1] / "sample_service" / "migrations"
-
-
-@pytest.fixture
-async def role(database_url: str) -> AsyncIterator[str]:
-    """A runtime role of this test's own, dropped afterwards."""
-    name = f"cxm_t_{secrets.token_hex(4)}"
-    admin = create_async_engine(normalise_database_url(database_url))
-    async with admin.begin() as conn:
-        assert await ensure_role(conn, name)
-    yield name
-    async with admin.begin() as conn:
-        # Roles are cluster-wide: revoke what it holds here (its only grants), then drop it.
-        await conn.execute(text(f"DROP OWNED BY {name}"))
-        await conn.execute(text(f"DROP ROLE {name}"))
-    await admin.dispose()
+from cxm_common.migrations import applied_revision, script_head, upgrade
+from tests.common.integration.conftest import MIGRATIONS
 
 
 async def test_upgrade_creates_the_schema_and_records_the_revision_in_it(database_url: str) -> None:

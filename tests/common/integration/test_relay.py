@@ -13,12 +13,15 @@ from nats.js import JetStreamContext
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from cxm_cli.stack import with_user_and_database
+from cxm_common.db import ALL_TENANTS, create_engine, set_tenant
 from cxm_common.embedded import EmbeddedNats
 from cxm_common.eventstore import append
 from cxm_common.jetstream import ensure_stream, stream_name
-from cxm_common.relay import Relay
+from cxm_common.migrations import upgrade
+from cxm_common.relay import _CLAIM_SQL, Relay
 from tests.common.factories import event
-from tests.common.integration.conftest import SERVICE
+from tests.common.integration.conftest import MIGRATIONS, SERVICE
 
 
 async def published_ids(js: JetStreamContext, stream: str) -> list[uuid.UUID]:
@@ -184,3 +187,24 @@ async def test_a_relay_stopped_between_publish_and_mark_republishes_under_the_sa
     assert await relay.backlog() == 2  # published, never marked
     assert await relay.publish_once() == 2
     assert await published_ids(nc.jetstream(), stream) == [e.id for e in stored]
+
+
+async def test_each_events_key_is_read_by_index_under_row_level_security(database_url: str, role: str) -> None:
+    # As a join, row-level security's estimates once made the planner scan every key for every event published.
+    await upgrade(database_url, "sample", MIGRATIONS, role=role)
+    owner = create_engine(database_url, "sample")
+    async with owner.begin() as conn:
+        await conn.execute(text(
+            "INSERT INTO crypto_keys (subject_id, tenant_id, wrapped) "
+            "SELECT gen_random_uuid(), gen_random_uuid(), '\\x00' FROM generate_series(1, 5000)"
+        ))  # fmt: skip
+        await conn.execute(text("ANALYZE crypto_keys"))
+    await owner.dispose()
+    runtime = create_engine(with_user_and_database(database_url, user=role), "sample")
+    try:
+        async with runtime.begin() as conn:
+            await set_tenant(conn, ALL_TENANTS)
+            plan = "\n".join(await conn.scalars(text("EXPLAIN " + _CLAIM_SQL.replace("$1", "1000"))))
+    finally:
+        await runtime.dispose()
+    assert "Index Scan using crypto_keys_pkey" in plan and "Seq Scan on crypto_keys" not in plan, plan

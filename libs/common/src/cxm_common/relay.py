@@ -30,7 +30,8 @@ log = logging.getLogger(__name__)
 # becoming visible after larger ones) is simply picked up on the next pass: nothing is ever skipped. SKIP LOCKED lets
 # several relay replicas share one outbox. Each event's data key comes with it (a NULL key: destroyed, or none).
 # `= ANY(ARRAY(…))` makes the delete an index lookup of the claimed rows: `IN (…)` lets the planner hash-join a scan
-# of the whole outbox, which grows with the backlog.
+# of the whole outbox, which grows with the backlog. The key is a subquery per event for the same reason: as a join,
+# row-level security's estimates made the planner scan every key once per event.
 _CLAIM_SQL = """
     WITH claimed AS (
         DELETE FROM outbox
@@ -38,10 +39,10 @@ _CLAIM_SQL = """
         RETURNING position
     )
     SELECT e.position, e.id, e.stream_id, e.version, e.type, e.source, e.tenant_id, e.time, e.recorded_at,
-           e.correlation_id, e.causation_id, e.data::text AS data, e.traceparent, k.wrapped
+           e.correlation_id, e.causation_id, e.data::text AS data, e.traceparent,
+           (SELECT k.wrapped FROM crypto_keys k WHERE k.subject_id = (e.data #>> '{_pii,subject}')::uuid) AS wrapped
     FROM claimed o
     JOIN events e ON e.position = o.position
-    LEFT JOIN crypto_keys k ON k.subject_id = (e.data #>> '{_pii,subject}')::uuid
     ORDER BY e.position
 """
 _BACKLOG_SQL = text("SELECT count(*) FROM outbox")
