@@ -26,8 +26,9 @@ class Settings(CommonSettings):
     upstream_pool_size: int = 256
     upstream_keepalive_s: float = 30.0
     """How long an idle pooled connection to a service is kept (services keep theirs open longer)."""
-    admission_min_in_flight: int = 4
-    """Each lane (a service's reads, writes, batches) may always have this many requests in flight."""
+    admission_min_in_flight: int = 16
+    """Each lane (a service's reads, writes, batches) may always have this many requests in flight: a floor high
+    enough that latency raised by neighbours on a shared CPU (not by this lane's queue) never sheds moderate load."""
     admission_max_in_flight: int = 64
     """…and never more than this many; in between, the limit follows the service's latency."""
     admission_tolerance: float = 3.0
