@@ -10,6 +10,7 @@ from nats.aio.client import Client
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from cxm_common import deadletters
 from cxm_common.crypto import PII, KeyDestroyed, KeyRing, MasterKey, seal, unseal
 from cxm_common.envelope import Envelope
 from cxm_common.eventstore import append, load
@@ -91,6 +92,26 @@ async def test_a_handler_checking_for_an_erasure_waits_for_one_in_progress(
             assert not check.done()  # it waits for the erasure rather than reading the state before it
             await erasure.commit()
             assert await check == {customer}
+
+
+async def test_erasing_a_customer_empties_the_dead_letters_that_mention_them(
+    engine: AsyncEngine, keyring: KeyRing
+) -> None:
+    customer, other = uuid.uuid4(), uuid.uuid4()
+    async with engine.begin() as conn:
+        for who in (customer, other):
+            await deadletters.record(
+                conn, consumer="kit-erasure", event_id=uuid.uuid4(), subject="kit.c.updated.v1", tenant_id=TENANT,
+                payload=f'{{"customer_id": "{who}", "email": "ada@example.com"}}'.encode(), headers={"h": "v"},
+                error="poison", deliveries=5,
+            )  # fmt: skip
+        await keyring.destroy(conn, customer, TENANT)
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(text("SELECT payload, headers, status FROM dead_letters WHERE consumer = 'kit-erasure'"))
+        ).all()
+    assert sorted((r.payload != "", r.status) for r in rows) == [(False, deadletters.ERASED), (True, deadletters.DEAD)]
+    assert all(str(customer) not in r.payload and r.headers in ({}, {"h": "v"}) for r in rows)
 
 
 def test_a_master_key_must_be_32_bytes() -> None:

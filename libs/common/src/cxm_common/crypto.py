@@ -22,6 +22,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from cxm_common import deadletters
 from cxm_common.db import driver, lock_ids
 from cxm_common.envelope import Envelope
 from cxm_common.eventstore import ConcurrencyError
@@ -144,7 +145,8 @@ class KeyRing:
         """Destroy a subject's data key for good: everything sealed with it becomes unreadable.
 
         With the tenant, a subject that never had a key gets a destroyed one: sealing for it is refused from now
-        on too (`KeyDestroyed`), so data about an erased customer still in flight cannot be stored readable.
+        on too (`KeyDestroyed`), so data about an erased customer still in flight cannot be stored readable, and
+        the tenant's dead letters that mention the subject lose their payload (kept in the clear, as published).
         """
         self._seal_cache.pop(subject, None)
         await lock_ids(conn, [subject])
@@ -159,6 +161,7 @@ class KeyRing:
             "ON CONFLICT (subject_id) DO UPDATE SET wrapped = NULL, destroyed_at = now()",
             subject, tenant_id,
         )  # fmt: skip
+        await deadletters.erase_about(conn, tenant_id, subject)
 
     async def erased(self, conn: AsyncConnection, subjects: Iterable[uuid.UUID]) -> set[uuid.UUID]:
         """The subjects whose key was destroyed: events about them must change nothing any more.

@@ -16,6 +16,8 @@ from cxm_common.ids import uuid7
 DEAD = "dead"
 REDRIVE_REQUESTED = "redrive_requested"
 REDRIVEN = "redriven"
+ERASED = "erased"
+"""Its payload was about a customer since erased: emptied, never redriven."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,3 +142,16 @@ async def count_dead(conn: AsyncConnection, consumer: str) -> int:
         text("SELECT count(*) FROM dead_letters WHERE consumer = :consumer AND status = 'dead'"), {"consumer": consumer}
     )
     return int(value or 0)
+
+
+async def erase_about(conn: AsyncConnection, tenant_id: uuid.UUID, subject: uuid.UUID) -> int:
+    """Empty the payloads of a tenant's dead letters that mention `subject` (in the caller's transaction)."""
+    # Payloads are kept as published, with personal data in the clear: an erasure must not leave them behind.
+    result = await conn.execute(
+        text(
+            "UPDATE dead_letters SET payload = '', headers = '{}', status = :erased, updated_at = now() "
+            "WHERE tenant_id = :tenant AND status <> :erased AND strpos(payload, :subject) > 0"
+        ),
+        {"erased": ERASED, "tenant": tenant_id, "subject": str(subject)},
+    )
+    return result.rowcount or 0
