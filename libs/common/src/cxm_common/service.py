@@ -183,22 +183,28 @@ class Runtime:
             workers.append(self.relay.run(self.stop))
         if self.runs_consumers:
             for sub in self.spec.subscriptions(self):
-                runner = ConsumerRunner(
-                    consumer=self.spec.name,
-                    subscription=sub,
-                    engine=self.engine,
-                    js=self.js,
-                    prefix=s.nats_prefix,
-                    batch_size=s.consumer_batch_size,
-                    max_deliver=s.consumer_max_deliver,
-                    backoff_s=s.consumer_backoff_s,
-                    ack_wait_s=s.consumer_ack_wait_s,
-                    max_ack_pending=s.consumer_max_ack_pending,
-                    on_commit=self.committed,
-                )
+                runner = self.consumer_runner(sub)
                 self.runners.append(runner)
                 workers.append(_retry_until(self.stop, partial(runner.run, self.stop)))
         await asyncio.gather(*workers)
+
+    def consumer_runner(self, sub: Subscription, factory: type[ConsumerRunner] = ConsumerRunner) -> ConsumerRunner:
+        """The runner of one subscription, configured from the settings (`factory` lets the bench time it)."""
+        assert self.js is not None
+        s = self.settings
+        return factory(
+            consumer=self.spec.name,
+            subscription=sub,
+            engine=self.engine,
+            js=self.js,
+            prefix=s.nats_prefix,
+            batch_size=s.consumer_batch_size,
+            max_deliver=s.consumer_max_deliver,
+            backoff_s=s.consumer_backoff_s,
+            ack_wait_s=s.consumer_ack_wait_s,
+            max_ack_pending=s.consumer_max_ack_pending,
+            on_commit=self.committed,
+        )
 
     async def _ensure_stream(self) -> None:
         assert self.js is not None
