@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from cxm_common import deadletters, failpoints
 from cxm_common.aio import sleep_or_stop
 from cxm_common.crypto import KeyDestroyed
-from cxm_common.db import driver, is_transient_db_error, set_tenant
+from cxm_common.db import driver, is_lost_race, is_transient_db_error, set_tenant
 from cxm_common.envelope import Envelope, InvalidEnvelope
 from cxm_common.eventstore import ConcurrencyError
 from cxm_common.jetstream import (
@@ -59,7 +60,7 @@ class Subscription:
     service: str
     event_types: Sequence[str]
     handler: Handler | None = None
-    batch_handler: BatchHandler | None = None  # gets every new event of a fetched batch (one tenant at a time)
+    batch_handler: BatchHandler | None = None  # gets the new events of a fetched batch, one call per tenant
     conflict_retries: int = 5
 
     def __post_init__(self) -> None:
@@ -97,6 +98,12 @@ class _Item:
     envelope: Envelope | None = None
     error: str | None = None
     outcome: Outcome | None = None
+
+
+class _Fast(Enum):
+    APPLIED = "applied"
+    RACED = "raced"
+    FAILED = "failed"
 
 
 class TransientFailure(Exception):
@@ -219,8 +226,15 @@ class ConsumerRunner:
             except InvalidEnvelope as exc:
                 item.error = f"invalid envelope: {exc}"
         try:
-            if await self._apply_fast(items):
-                return
+            for attempt in range(1, self.subscription.conflict_retries + 1):
+                result = await self._apply_fast(items)
+                if result is _Fast.APPLIED:
+                    return
+                if result is _Fast.FAILED:
+                    break
+                # A race with another writer (a stream appended concurrently, a deadlock) is nobody's fault: the
+                # whole batch again, as `retry_on_conflict` would, rather than a savepoint per message.
+                await asyncio.sleep(0.005 * attempt * (0.5 + random.random()))
             await self._apply_isolated(items)
         except TransientFailure:
             raise
@@ -229,10 +243,10 @@ class ConsumerRunner:
                 raise TransientFailure(repr(exc)) from exc
             raise
 
-    async def _apply_fast(self, items: list[_Item]) -> bool:
-        """Try the whole batch without savepoints; False (and nothing applied) if any item fails."""
+    async def _apply_fast(self, items: list[_Item]) -> _Fast:
+        """Try the whole batch without savepoints; nothing is applied unless it returns APPLIED."""
         if any(i.envelope is None for i in items):
-            return False
+            return _Fast.FAILED
         async with self.engine.connect() as conn:
             tx = await conn.begin()
             try:
@@ -263,14 +277,16 @@ class ConsumerRunner:
                         await self.subscription.apply(conn, [i.envelope for i in run if i.envelope is not None])
                 await failpoints.reach("consumer.before_commit")
                 await tx.commit()
-                return True
+                return _Fast.APPLIED
             except Exception as exc:
                 await tx.rollback()
-                if is_transient_db_error(exc):
-                    raise TransientFailure(repr(exc)) from exc
                 for item in items:
                     item.outcome = None
-                return False
+                if isinstance(exc, ConcurrencyError) or is_lost_race(exc):
+                    return _Fast.RACED
+                if is_transient_db_error(exc):
+                    raise TransientFailure(repr(exc)) from exc
+                return _Fast.FAILED
 
     async def _apply_isolated(self, items: list[_Item]) -> None:
         """Apply each item in its own savepoint so that a poison message cannot sink the batch."""
@@ -402,15 +418,16 @@ class ConsumerRunner:
 
 
 def _tenant_runs(items: list[_Item]) -> list[list[_Item]]:
-    """Consecutive items of the same tenant, so that each run is applied under its own row-level scope."""
-    runs: list[list[_Item]] = []
+    """The items of each tenant in arrival order, tenants in id order, so that each group is applied under its own
+    row-level scope."""
+    # Grouping (rather than cutting at every change of tenant) keeps each tenant's own order, and so each
+    # customer's, and gives interleaved tenants one handler call each; id order makes concurrent consumers
+    # take their row locks in the same order.
+    groups: dict[uuid.UUID, list[_Item]] = {}
     for item in items:
         assert item.envelope is not None
-        if runs and runs[-1][0].envelope is not None and runs[-1][0].envelope.tenant_id == item.envelope.tenant_id:
-            runs[-1].append(item)
-        else:
-            runs.append([item])
-    return runs
+        groups.setdefault(item.envelope.tenant_id, []).append(item)
+    return [groups[tenant] for tenant in sorted(groups)]
 
 
 def _event_id_from_headers(headers: dict[str, str]) -> uuid.UUID | None:

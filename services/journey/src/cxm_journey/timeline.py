@@ -192,4 +192,5 @@ def _by_stream(events: Sequence[Envelope]) -> list[PendingAppend]:
     grouped: dict[str, list[Envelope]] = {}
     for e in events:
         grouped.setdefault(f"customer-{e.subject}", []).append(e)
-    return [PendingAppend(stream, batch, ANY_VERSION) for stream, batch in grouped.items()]
+    # Stream order: concurrent consumers touch shared streams' rows in the same order (no deadlock between them).
+    return [PendingAppend(stream, grouped[stream], ANY_VERSION) for stream in sorted(grouped)]
