@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import random
 import time
 import uuid
@@ -20,7 +21,7 @@ from cxm_common import jetstream
 from cxm_common.envelope import Envelope
 from cxm_common.migrations import upgrade
 from cxm_common.relay import message
-from cxm_common.service import Runtime
+from cxm_common.service import Runtime, tune_gc
 from cxm_journey import contracts as c
 from cxm_journey.config import Settings
 from cxm_journey.service import SPEC
@@ -144,7 +145,14 @@ async def backlog_rate(ctx: Context) -> Measurement:
         settings = Settings(
             database_url=runtime_url, nats_url=ctx.stack.nats_url, nats_prefix=prefix, log_level="WARNING"
         )
-        return await _drain(ctx, settings, owner, backlog)
+        # As in the service process (`python -m cxm_journey`), which tunes its collector once started.
+        thresholds = gc.get_threshold()
+        tune_gc()
+        try:
+            return await _drain(ctx, settings, owner, backlog)
+        finally:
+            gc.unfreeze()
+            gc.set_threshold(*thresholds)
     finally:
         js = nc.jetstream(timeout=10)
         for service in ("ingest", "insight"):

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cxm_common.db import driver, lock_ids
 from cxm_common.envelope import Envelope
-from cxm_common.eventstore import ANY_VERSION, PendingAppend, append_many
+from cxm_common.eventstore import ANY_VERSION, PendingAppend, append_all
 from cxm_common.observability import current_traceparent
 from cxm_common.projections import project
 from cxm_journey import contracts as c
@@ -124,8 +124,9 @@ class Timeline:
         conn.info.pop(RECOMPUTED, None)  # pooled connections keep `info`: only this transaction's loads may be used
         before = await _summaries(conn, tenant, customers)
         recorded = [event(c.STEP_RECORDED, tenant, d["customer_id"], d, cause=cause) for cause, d in steps]
-        stored = await append_many(conn, _by_stream(recorded))
-        await project(conn, [JOURNEY_READ_MODELS], stored)
+        # The projection reads the events' data only: no versions or positions need to come back.
+        await append_all(conn, _by_stream(recorded))
+        await project(conn, [JOURNEY_READ_MODELS], recorded)
         await self.follow_up(conn, tenant, customers, before)
 
     async def follow_up(
@@ -157,8 +158,8 @@ class Timeline:
                 }  # fmt: skip
                 derived.append(event(c.CHURN_RISK_CHANGED, tenant, str(customer), data))
         if derived:
-            stored = await append_many(conn, _by_stream(derived))
-            await project(conn, [JOURNEY_READ_MODELS], stored)
+            await append_all(conn, _by_stream(derived))
+            await project(conn, [JOURNEY_READ_MODELS], derived)
 
 
 async def _summaries(conn: AsyncConnection, tenant: uuid.UUID, customers: Sequence[uuid.UUID]) -> dict[uuid.UUID, Any]:
