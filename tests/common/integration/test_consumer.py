@@ -327,3 +327,39 @@ async def publish_as_is(nc: Client, prefix: str, events: list[Envelope]) -> None
     for e in events:
         subject, payload, headers = message(e, prefix)
         await nc.jetstream().publish(subject, payload, headers=headers)
+
+
+async def test_a_batch_fetched_ahead_is_handed_back_on_shutdown_not_left_to_the_ack_deadline(
+    engine, nc, nats_prefix, stream
+) -> None:
+    await publish_as_is(nc, nats_prefix, [event(f"s-{i}", i) for i in range(10)])
+    entered, release, stop = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    applied: list[int] = []
+
+    async def slow(conn: AsyncConnection, events: list[Envelope]) -> None:
+        entered.set()
+        await release.wait()
+        applied.extend(e.data["n"] for e in events)
+
+    sub = Subscription(name="ahead", service=SERVICE, event_types=["kit.>"], batch_handler=slow)
+    runner = ConsumerRunner(
+        consumer="tester", subscription=sub, engine=engine, js=nc.jetstream(), prefix=nats_prefix, batch_size=5,
+        ack_wait_s=300, fetch_timeout_s=0.5,
+    )  # fmt: skip
+    task = asyncio.create_task(runner.run(stop))
+    await asyncio.wait_for(entered.wait(), 10)
+
+    async def both_batches_in_hand() -> bool:
+        info = await nc.jetstream().consumer_info(runner.stream, runner.durable)
+        return info.num_ack_pending == 10
+
+    await wait_until(both_batches_in_hand)
+    stop.set()
+    release.set()
+    await task
+    assert applied == [0, 1, 2, 3, 4]  # the batch in hand is finished; the one fetched ahead is not applied
+    # Handed back: delivered again at once, long before the 300 s ack deadline would have freed them.
+    psub = await nc.jetstream().pull_subscribe_bind(durable=runner.durable, stream=runner.stream)
+    again = await psub.fetch(5, timeout=5)
+    assert [Envelope.from_json(m.data).data["n"] for m in again] == [5, 6, 7, 8, 9]
+    assert {m.metadata.num_delivered for m in again} == {2}

@@ -153,15 +153,18 @@ class ConsumerRunner:
         )
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Consume until `stop` is set, then finish the batch in hand and unsubscribe."""
+        """Consume until `stop` is set, then finish the batch in hand, hand back the one fetched ahead, unsubscribe."""
         await self.setup()
         psub = await self.js.pull_subscribe_bind(durable=self.durable, stream=self.stream)
         redrive = asyncio.create_task(self._redrive_loop(stop), name=f"redrive-{self.durable}")
+        ahead: asyncio.Task[list[Msg]] | None = None
         failures = 0
         try:
             while not stop.is_set():
+                fetch = ahead or asyncio.ensure_future(psub.fetch(self.batch_size, timeout=self.fetch_timeout_s))
+                ahead = None
                 try:
-                    msgs = await psub.fetch(self.batch_size, timeout=self.fetch_timeout_s)
+                    msgs = await fetch
                 except (NatsTimeout, TimeoutError):
                     continue
                 except Exception as exc:  # connection trouble: the client reconnects by itself
@@ -171,6 +174,10 @@ class ConsumerRunner:
                 if not msgs:
                     continue
                 CONSUMER_LAG.labels(self.durable).set(msgs[-1].metadata.num_pending or 0)
+                # The next batch is fetched while this one is applied; it is applied only after this one's commit,
+                # so the order of delivery is kept. Its messages are in hand meanwhile: whatever path leaves the
+                # loop hands them back (nak) rather than letting them wait for the ack deadline.
+                ahead = asyncio.ensure_future(psub.fetch(self.batch_size, timeout=self.fetch_timeout_s))
                 try:
                     await self.handle_batch(msgs)
                     failures = 0
@@ -182,8 +189,11 @@ class ConsumerRunner:
                     )
                     for msg in msgs:
                         await _quietly(msg.nak(delay=delay))
+                    await _hand_back(ahead)
+                    ahead = None
                     await sleep_or_stop(stop, delay)
         finally:
+            await _hand_back(ahead)
             redrive.cancel()
             await asyncio.gather(redrive, return_exceptions=True)
             await _quietly(psub.unsubscribe())
@@ -435,6 +445,18 @@ def _event_id_from_headers(headers: dict[str, str]) -> uuid.UUID | None:
         return uuid.UUID(headers.get("Nats-Msg-Id", ""))
     except ValueError:
         return None
+
+
+async def _hand_back(fetch: asyncio.Future[list[Msg]] | None) -> None:
+    """Let a fetch made ahead finish, then nak what it got, so that those messages are redelivered at once."""
+    if fetch is None:
+        return
+    try:
+        msgs = await fetch
+    except Exception:  # a fetch that timed out or failed holds nothing
+        return
+    for msg in msgs:
+        await _quietly(msg.nak())
 
 
 async def _quietly(awaitable: Awaitable[Any]) -> None:
