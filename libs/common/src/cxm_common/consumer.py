@@ -206,7 +206,7 @@ class ConsumerRunner:
                 payload=m.data,
                 subject=m.subject,
                 headers=dict(m.headers or {}),
-                deliveries=m.metadata.num_delivered or 1,
+                deliveries=_deliveries(m),
             )
             for m in msgs
         ]
@@ -438,6 +438,19 @@ def _tenant_runs(items: list[_Item]) -> list[list[_Item]]:
         assert item.envelope is not None
         groups.setdefault(item.envelope.tenant_id, []).append(item)
     return [groups[tenant] for tenant in sorted(groups)]
+
+
+def _deliveries(msg: Msg) -> int:
+    """How many times JetStream has delivered `msg`, read from its ack subject alone."""
+    # `$JS.ACK.<stream>.<consumer>.<delivered>.…` (9 tokens) or `$JS.ACK.<domain>.<account>.<stream>.<consumer>.
+    # <delivered>.…` (11 or more), as nats-py reads them; its `metadata` parses every field and a timestamp.
+    tokens = (msg.reply or "").split(".")
+    if len(tokens) >= 2 and tokens[0] == "$JS" and tokens[1] == "ACK":
+        if len(tokens) == 9:
+            return int(tokens[4]) or 1
+        if len(tokens) >= 11:
+            return int(tokens[6]) or 1
+    return msg.metadata.num_delivered or 1  # raises as nats-py does for a message that is not JetStream's
 
 
 def _event_id_from_headers(headers: dict[str, str]) -> uuid.UUID | None:
