@@ -587,7 +587,7 @@ def crossing(samples: list[tuple[float, int]], level: float) -> float | None:
     return next((t for t, n in samples if n >= level), None)
 
 
-async def apply_rate(ctx: Context) -> Measurement:
+async def drain_e2e(ctx: Context) -> Measurement:
     """Whole system: interactions/s journey applies (first batch accepted → all steps stored), ingest's rate."""
     found = await system(ctx)
     tenant = tenant_of(found)
@@ -688,6 +688,6 @@ SCENARIOS = [
     ),
     Scenario(
         "journey.drain_e2e", "interactions through the gateway applied to timelines by journey (whole system)",
-        "events/s", apply_rate, raw="raw.pg_executemany_1000", latency_of="per ingest batch of 1,000",
+        "events/s", drain_e2e, raw="raw.pg_executemany_1000", latency_of="per ingest batch of 1,000",
     ),
 ]  # fmt: skip
