@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 
 import pytest
 from nats.aio.client import Client
@@ -13,9 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from cxm_common import deadletters
 from cxm_common.consumer import ConsumerRunner, Outcome, Subscription
 from cxm_common.envelope import Envelope
-from cxm_common.eventstore import append
+from cxm_common.eventstore import ConcurrencyError, append
 from cxm_common.jetstream import subject_for
-from cxm_common.relay import Relay
+from cxm_common.relay import Relay, message
 from tests.common.factories import event
 from tests.common.integration.conftest import SERVICE
 
@@ -268,3 +270,96 @@ async def test_an_event_about_an_erased_customer_is_skipped_not_retried_or_dead_
     async with engine.connect() as conn:
         assert await conn.scalar(text("SELECT count(*) FROM inbox")) == 1
     assert await deadletters.list_dead_letters(engine) == []
+
+
+def make_batch_runner(engine, nc, nats_prefix, batch_handler) -> ConsumerRunner:
+    sub = Subscription(name="batches", service=SERVICE, event_types=["kit.>"], batch_handler=batch_handler)
+    return ConsumerRunner(
+        consumer="tester", subscription=sub, engine=engine, js=nc.jetstream(), prefix=nats_prefix, batch_size=100
+    )
+
+
+async def fetch_all(runner: ConsumerRunner, nc: Client, count: int) -> list:
+    await runner.setup()
+    psub = await nc.jetstream().pull_subscribe_bind(durable=runner.durable, stream=runner.stream)
+    return await psub.fetch(count, timeout=5)
+
+
+async def test_a_batch_handler_gets_each_tenant_once_with_its_events_in_arrival_order(
+    engine, nc, nats_prefix, stream
+) -> None:
+    tenants = [uuid.UUID(int=2), uuid.UUID(int=1)]
+    sent = [replace(event(f"s-{i}", i), tenant_id=tenants[i % 2]) for i in range(10)]
+    await publish_as_is(nc, nats_prefix, sent)
+    calls: list[tuple[uuid.UUID, list[int]]] = []
+
+    async def record(conn: AsyncConnection, events: list[Envelope]) -> None:
+        calls.append((events[0].tenant_id, [e.data["n"] for e in events]))
+
+    runner = make_batch_runner(engine, nc, nats_prefix, record)
+    outcomes = await runner.handle_batch(await fetch_all(runner, nc, 10))
+    assert outcomes == [Outcome.APPLIED] * 10
+    # Tenants in id order, each once; within a tenant, the order the events arrived in.
+    assert calls == [(uuid.UUID(int=1), [1, 3, 5, 7, 9]), (uuid.UUID(int=2), [0, 2, 4, 6, 8])]
+
+
+async def test_a_batch_that_lost_a_race_is_applied_again_whole_not_message_by_message(
+    engine, nc, nats_prefix, stream
+) -> None:
+    await publish_as_is(nc, nats_prefix, [event(f"s-{i}", i) for i in range(5)])
+    calls: list[int] = []
+
+    async def racing(conn: AsyncConnection, events: list[Envelope]) -> None:
+        calls.append(len(events))
+        await conn.execute(text("INSERT INTO counts (stream_id, n) VALUES ('batch', 1)"))
+        if len(calls) == 1:
+            raise ConcurrencyError(["s-0"])  # another writer appended meanwhile
+
+    runner = make_batch_runner(engine, nc, nats_prefix, racing)
+    outcomes = await runner.handle_batch(await fetch_all(runner, nc, 5))
+    assert outcomes == [Outcome.APPLIED] * 5
+    assert calls == [5, 5]  # the first attempt rolled back, the second applied all five
+    assert await counts(engine) == {"batch": 1}
+
+
+async def publish_as_is(nc: Client, prefix: str, events: list[Envelope]) -> None:
+    """Publish events straight to JetStream, as a relay would."""
+    for e in events:
+        subject, payload, headers = message(e, prefix)
+        await nc.jetstream().publish(subject, payload, headers=headers)
+
+
+async def test_a_batch_fetched_ahead_is_handed_back_on_shutdown_not_left_to_the_ack_deadline(
+    engine, nc, nats_prefix, stream
+) -> None:
+    await publish_as_is(nc, nats_prefix, [event(f"s-{i}", i) for i in range(10)])
+    entered, release, stop = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    applied: list[int] = []
+
+    async def slow(conn: AsyncConnection, events: list[Envelope]) -> None:
+        entered.set()
+        await release.wait()
+        applied.extend(e.data["n"] for e in events)
+
+    sub = Subscription(name="ahead", service=SERVICE, event_types=["kit.>"], batch_handler=slow)
+    runner = ConsumerRunner(
+        consumer="tester", subscription=sub, engine=engine, js=nc.jetstream(), prefix=nats_prefix, batch_size=5,
+        ack_wait_s=300, fetch_timeout_s=0.5,
+    )  # fmt: skip
+    task = asyncio.create_task(runner.run(stop))
+    await asyncio.wait_for(entered.wait(), 10)
+
+    async def both_batches_in_hand() -> bool:
+        info = await nc.jetstream().consumer_info(runner.stream, runner.durable)
+        return info.num_ack_pending == 10
+
+    await wait_until(both_batches_in_hand)
+    stop.set()
+    release.set()
+    await task
+    assert applied == [0, 1, 2, 3, 4]  # the batch in hand is finished; the one fetched ahead is not applied
+    # Handed back: delivered again at once, long before the 300 s ack deadline would have freed them.
+    psub = await nc.jetstream().pull_subscribe_bind(durable=runner.durable, stream=runner.stream)
+    again = await psub.fetch(5, timeout=5)
+    assert [Envelope.from_json(m.data).data["n"] for m in again] == [5, 6, 7, 8, 9]
+    assert {m.metadata.num_delivered for m in again} == {2}

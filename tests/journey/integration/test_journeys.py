@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import random
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from cxm_common.db import driver, set_tenant
+from cxm_common.envelope import Envelope
+from cxm_journey import contracts as c
+from cxm_journey.projections import apply_many
 from tests.journey.integration.conftest import Stack, Tenant
 
 T0 = (datetime.now(UTC) - timedelta(days=20)).replace(hour=9, minute=0, second=0, microsecond=0)
@@ -155,3 +160,22 @@ async def test_tenants_never_see_each_others_journeys(stack: Stack) -> None:
     timeline = await a.timeline("iso-1", steps=1)
     assert (await b.client.get(f"/v1/journeys/customers/{timeline['customer_id']}")).status_code == 404
     assert (await b.client.get("/v1/journeys/paths", params=PERIOD)).json()["edges"] == []
+
+
+async def test_a_step_recorded_twice_in_one_batch_keeps_the_later_analysis(stack: Stack) -> None:
+    tenant, customer = uuid.uuid4(), uuid.uuid4()
+    at = datetime(2026, 3, 1, tzinfo=UTC)
+
+    def analysed(sentiment: str, topics: list[str]) -> Envelope:
+        data = {"customer_id": str(customer), "step_id": "f:1", "kind": "feedback", "name": "feedback_survey",
+                "channel": "survey", "at": at.isoformat(), "stage": "support", "nps": 3,
+                "sentiment": {"label": sentiment, "score": -0.5}, "topics": topics}  # fmt: skip
+        return Envelope(type=c.STEP_RECORDED, source="journey", subject=str(customer), tenant_id=tenant, data=data)
+
+    async with stack.journey.runtime.engine.begin() as conn:
+        await set_tenant(conn, tenant)
+        await apply_many(conn, [analysed("neutral", []), analysed("negative", ["billing", "refunds"])])
+        row = await (await driver(conn)).fetchrow("SELECT sentiment_label, topics FROM steps WHERE id = 'f:1'")
+        visits = await (await driver(conn)).fetchval("SELECT count(*) FROM visits WHERE customer_id = $1", customer)
+    assert (row["sentiment_label"], row["topics"]) == ("negative", ["billing", "refunds"])
+    assert visits == 1

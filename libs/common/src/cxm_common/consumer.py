@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from cxm_common import deadletters, failpoints
 from cxm_common.aio import sleep_or_stop
 from cxm_common.crypto import KeyDestroyed
-from cxm_common.db import driver, is_transient_db_error, set_tenant
+from cxm_common.db import driver, is_lost_race, is_transient_db_error, set_tenant
 from cxm_common.envelope import Envelope, InvalidEnvelope
 from cxm_common.eventstore import ConcurrencyError
 from cxm_common.jetstream import (
@@ -59,7 +60,7 @@ class Subscription:
     service: str
     event_types: Sequence[str]
     handler: Handler | None = None
-    batch_handler: BatchHandler | None = None  # gets every new event of a fetched batch (one tenant at a time)
+    batch_handler: BatchHandler | None = None  # gets the new events of a fetched batch, one call per tenant
     conflict_retries: int = 5
 
     def __post_init__(self) -> None:
@@ -97,6 +98,12 @@ class _Item:
     envelope: Envelope | None = None
     error: str | None = None
     outcome: Outcome | None = None
+
+
+class _Fast(Enum):
+    APPLIED = "applied"
+    RACED = "raced"
+    FAILED = "failed"
 
 
 class TransientFailure(Exception):
@@ -146,15 +153,18 @@ class ConsumerRunner:
         )
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Consume until `stop` is set, then finish the batch in hand and unsubscribe."""
+        """Consume until `stop` is set, then finish the batch in hand, hand back the one fetched ahead, unsubscribe."""
         await self.setup()
         psub = await self.js.pull_subscribe_bind(durable=self.durable, stream=self.stream)
         redrive = asyncio.create_task(self._redrive_loop(stop), name=f"redrive-{self.durable}")
+        ahead: asyncio.Task[list[Msg]] | None = None
         failures = 0
         try:
             while not stop.is_set():
+                fetch = ahead or asyncio.ensure_future(psub.fetch(self.batch_size, timeout=self.fetch_timeout_s))
+                ahead = None
                 try:
-                    msgs = await psub.fetch(self.batch_size, timeout=self.fetch_timeout_s)
+                    msgs = await fetch
                 except (NatsTimeout, TimeoutError):
                     continue
                 except Exception as exc:  # connection trouble: the client reconnects by itself
@@ -164,6 +174,10 @@ class ConsumerRunner:
                 if not msgs:
                     continue
                 CONSUMER_LAG.labels(self.durable).set(msgs[-1].metadata.num_pending or 0)
+                # The next batch is fetched while this one is applied; it is applied only after this one's commit,
+                # so the order of delivery is kept. Its messages are in hand meanwhile: whatever path leaves the
+                # loop hands them back (nak) rather than letting them wait for the ack deadline.
+                ahead = asyncio.ensure_future(psub.fetch(self.batch_size, timeout=self.fetch_timeout_s))
                 try:
                     await self.handle_batch(msgs)
                     failures = 0
@@ -175,8 +189,11 @@ class ConsumerRunner:
                     )
                     for msg in msgs:
                         await _quietly(msg.nak(delay=delay))
+                    await _hand_back(ahead)
+                    ahead = None
                     await sleep_or_stop(stop, delay)
         finally:
+            await _hand_back(ahead)
             redrive.cancel()
             await asyncio.gather(redrive, return_exceptions=True)
             await _quietly(psub.unsubscribe())
@@ -189,7 +206,7 @@ class ConsumerRunner:
                 payload=m.data,
                 subject=m.subject,
                 headers=dict(m.headers or {}),
-                deliveries=m.metadata.num_delivered or 1,
+                deliveries=_deliveries(m),
             )
             for m in msgs
         ]
@@ -219,8 +236,15 @@ class ConsumerRunner:
             except InvalidEnvelope as exc:
                 item.error = f"invalid envelope: {exc}"
         try:
-            if await self._apply_fast(items):
-                return
+            for attempt in range(1, self.subscription.conflict_retries + 1):
+                result = await self._apply_fast(items)
+                if result is _Fast.APPLIED:
+                    return
+                if result is _Fast.FAILED:
+                    break
+                # A race with another writer (a stream appended concurrently, a deadlock) is nobody's fault: the
+                # whole batch again, as `retry_on_conflict` would, rather than a savepoint per message.
+                await asyncio.sleep(0.005 * attempt * (0.5 + random.random()))
             await self._apply_isolated(items)
         except TransientFailure:
             raise
@@ -229,10 +253,10 @@ class ConsumerRunner:
                 raise TransientFailure(repr(exc)) from exc
             raise
 
-    async def _apply_fast(self, items: list[_Item]) -> bool:
-        """Try the whole batch without savepoints; False (and nothing applied) if any item fails."""
+    async def _apply_fast(self, items: list[_Item]) -> _Fast:
+        """Try the whole batch without savepoints; nothing is applied unless it returns APPLIED."""
         if any(i.envelope is None for i in items):
-            return False
+            return _Fast.FAILED
         async with self.engine.connect() as conn:
             tx = await conn.begin()
             try:
@@ -263,14 +287,16 @@ class ConsumerRunner:
                         await self.subscription.apply(conn, [i.envelope for i in run if i.envelope is not None])
                 await failpoints.reach("consumer.before_commit")
                 await tx.commit()
-                return True
+                return _Fast.APPLIED
             except Exception as exc:
                 await tx.rollback()
-                if is_transient_db_error(exc):
-                    raise TransientFailure(repr(exc)) from exc
                 for item in items:
                     item.outcome = None
-                return False
+                if isinstance(exc, ConcurrencyError) or is_lost_race(exc):
+                    return _Fast.RACED
+                if is_transient_db_error(exc):
+                    raise TransientFailure(repr(exc)) from exc
+                return _Fast.FAILED
 
     async def _apply_isolated(self, items: list[_Item]) -> None:
         """Apply each item in its own savepoint so that a poison message cannot sink the batch."""
@@ -402,15 +428,29 @@ class ConsumerRunner:
 
 
 def _tenant_runs(items: list[_Item]) -> list[list[_Item]]:
-    """Consecutive items of the same tenant, so that each run is applied under its own row-level scope."""
-    runs: list[list[_Item]] = []
+    """The items of each tenant in arrival order, tenants in id order, so that each group is applied under its own
+    row-level scope."""
+    # Grouping (rather than cutting at every change of tenant) keeps each tenant's own order, and so each
+    # customer's, and gives interleaved tenants one handler call each; id order makes concurrent consumers
+    # take their row locks in the same order.
+    groups: dict[uuid.UUID, list[_Item]] = {}
     for item in items:
         assert item.envelope is not None
-        if runs and runs[-1][0].envelope is not None and runs[-1][0].envelope.tenant_id == item.envelope.tenant_id:
-            runs[-1].append(item)
-        else:
-            runs.append([item])
-    return runs
+        groups.setdefault(item.envelope.tenant_id, []).append(item)
+    return [groups[tenant] for tenant in sorted(groups)]
+
+
+def _deliveries(msg: Msg) -> int:
+    """How many times JetStream has delivered `msg`, read from its ack subject alone."""
+    # `$JS.ACK.<stream>.<consumer>.<delivered>.…` (9 tokens) or `$JS.ACK.<domain>.<account>.<stream>.<consumer>.
+    # <delivered>.…` (11 or more), as nats-py reads them; its `metadata` parses every field and a timestamp.
+    tokens = (msg.reply or "").split(".")
+    if len(tokens) >= 2 and tokens[0] == "$JS" and tokens[1] == "ACK":
+        if len(tokens) == 9:
+            return int(tokens[4]) or 1
+        if len(tokens) >= 11:
+            return int(tokens[6]) or 1
+    return msg.metadata.num_delivered or 1  # raises as nats-py does for a message that is not JetStream's
 
 
 def _event_id_from_headers(headers: dict[str, str]) -> uuid.UUID | None:
@@ -418,6 +458,18 @@ def _event_id_from_headers(headers: dict[str, str]) -> uuid.UUID | None:
         return uuid.UUID(headers.get("Nats-Msg-Id", ""))
     except ValueError:
         return None
+
+
+async def _hand_back(fetch: asyncio.Future[list[Msg]] | None) -> None:
+    """Let a fetch made ahead finish, then nak what it got, so that those messages are redelivered at once."""
+    if fetch is None:
+        return
+    try:
+        msgs = await fetch
+    except Exception:  # a fetch that timed out or failed holds nothing
+        return
+    for msg in msgs:
+        await _quietly(msg.nak())
 
 
 async def _quietly(awaitable: Awaitable[Any]) -> None:

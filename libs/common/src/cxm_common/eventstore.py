@@ -85,6 +85,11 @@ _APPEND_NOW_SQL = _APPEND_SQL.replace(
     "causation_id, data, traceparent, ord), scope\n    ),",
 )
 
+# The same append answering only how many events it stored (no row per event to send and decode).
+_APPEND_COUNT_SQL = _APPEND_SQL.replace(
+    "SELECT id, position, version, recorded_at FROM inserted", "SELECT count(*) FROM inserted"
+)
+
 _SELECT_COLUMNS = (
     "position, id, stream_id, version, type, source, tenant_id, time, recorded_at, "
     "correlation_id, causation_id, data, traceparent"
@@ -120,6 +125,25 @@ async def append_many(conn: AsyncConnection, appends: Sequence[PendingAppend]) -
         raise
     await failpoints.reach("eventstore.after_append")
     return _stored(appends, flat, rows)
+
+
+async def append_all(conn: AsyncConnection, appends: Sequence[PendingAppend]) -> int:
+    """`append_many` for a caller that needs no versions or positions back: return how many events were appended."""
+    flat: list[tuple[PendingAppend, Envelope]] = [(a, e) for a in appends for e in a.events]
+    if not flat:
+        return 0
+    if len({a.stream_id for a in appends}) != len(appends):
+        raise ValueError("a stream appears twice in one append")
+    try:
+        count = await (await driver(conn)).fetchval(_APPEND_COUNT_SQL, *_append_args(flat))
+    except asyncpg.UniqueViolationError as exc:
+        if exc.constraint_name == "events_stream_version":
+            raise ConcurrencyError([a.stream_id for a in appends]) from exc
+        raise
+    await failpoints.reach("eventstore.after_append")
+    if count != len(flat):
+        raise ConcurrencyError([a.stream_id for a in appends])
+    return len(flat)
 
 
 async def append_now(

@@ -18,3 +18,5 @@ class Settings(CommonSettings):
     friction_window_days: int = 30
     friction_min_impact: float = 1.0
     risk_interval_s: float = 900.0
+    consumer_batch_size: int = 1000
+    """Events per fetch and transaction: a batch's cost is mostly per customer and per statement, not per event."""

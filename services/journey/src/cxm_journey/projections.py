@@ -21,14 +21,41 @@ from cxm_common.projections import Projection
 from cxm_journey import contracts as c
 from cxm_journey.domain.paths import Step, order_steps, transitions, visits
 
-_STEP_SQL = """
+# Every statement below writes all its rows at once from arrays (one execution, not one per row).
+_STEPS_SQL = """
     INSERT INTO steps (id, tenant_id, customer_id, at, kind, name, channel, touchpoint, stage, nps, csat, ces,
                        sentiment_score, sentiment_label, intent, topics)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+    SELECT id, $2, customer_id, at, kind, name, channel, touchpoint, stage, nps, csat, ces, sentiment_score,
+           sentiment_label, intent,
+           CASE WHEN topics = '[]' THEN '{}'::text[] ELSE ARRAY(SELECT jsonb_array_elements_text(topics::jsonb)) END
+    FROM unnest($1::text[], $3::uuid[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::text[],
+                $9::text[], $10::smallint[], $11::smallint[], $12::smallint[], $13::real[], $14::text[], $15::text[],
+                $16::text[])
+         AS t(id, customer_id, at, kind, name, channel, touchpoint, stage, nps, csat, ces, sentiment_score,
+              sentiment_label, intent, topics)
     ON CONFLICT (id) DO UPDATE SET
         at = excluded.at, stage = excluded.stage, nps = excluded.nps, csat = excluded.csat, ces = excluded.ces,
         sentiment_score = excluded.sentiment_score, sentiment_label = excluded.sentiment_label,
         intent = excluded.intent, topics = excluded.topics
+"""
+_VISITS_SQL = """
+    INSERT INTO visits (tenant_id, customer_id, seq, stage, entered_at, exited_at, next_stage, segment)
+    SELECT $1, * FROM unnest($2::uuid[], $3::int[], $4::text[], $5::timestamptz[], $6::timestamptz[], $7::text[],
+                             $8::text[])
+"""
+_TRANSITIONS_SQL = """
+    INSERT INTO transition_days (tenant_id, day, from_stage, to_stage, segment, count)
+    SELECT $1, * FROM unnest($2::date[], $3::text[], $4::text[], $5::text[], $6::int[])
+    ON CONFLICT (tenant_id, day, from_stage, to_stage, segment)
+    DO UPDATE SET count = transition_days.count + excluded.count
+"""
+_CUSTOMERS_SQL = """
+    INSERT INTO customers (id, tenant_id, segment, current_stage, path, first_seen, last_seen)
+    SELECT id, $1, segment, current_stage, path, first_seen, last_seen
+    FROM unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[])
+         AS t(id, segment, current_stage, path, first_seen, last_seen)
+    ON CONFLICT (id) DO UPDATE SET segment = excluded.segment, current_stage = excluded.current_stage,
+        path = excluded.path, first_seen = excluded.first_seen, last_seen = excluded.last_seen
 """
 _STEP_COLUMNS = (
     "id, customer_id, at, kind, name, channel, touchpoint, stage, nps, csat, ces, sentiment_score, sentiment_label, "
@@ -51,14 +78,21 @@ def _risk_row(event: Envelope) -> tuple[Any, ...]:
 
 
 def step_row(event: Envelope) -> tuple[Any, ...]:
-    """The `steps` row of a `journey.step.recorded` event."""
+    """The `steps` row of a `journey.step.recorded` event (topics as a JSON array)."""
     d = event.data
     sentiment = d.get("sentiment") or {}
     return (
-        d["step_id"], event.tenant_id, uuid.UUID(d["customer_id"]), datetime.fromisoformat(d["at"]), d["kind"],
-        d.get("name"), d.get("channel"), d.get("touchpoint"), d.get("stage"), d.get("nps"), d.get("csat"),
-        d.get("ces"), sentiment.get("score"), sentiment.get("label"), d.get("intent"), list(d.get("topics") or []),
+        d["step_id"], uuid.UUID(d["customer_id"]), datetime.fromisoformat(d["at"]), d["kind"], d.get("name"),
+        d.get("channel"), d.get("touchpoint"), d.get("stage"), d.get("nps"), d.get("csat"), d.get("ces"),
+        sentiment.get("score"), sentiment.get("label"), d.get("intent"), orjson.dumps(d.get("topics") or []).decode(),
     )  # fmt: skip
+
+
+async def insert_steps(conn: AsyncConnection, tenant: uuid.UUID, events: Sequence[Envelope]) -> None:
+    """Upsert the steps of `journey.step.recorded` events of one tenant; of one step recorded twice, the last wins."""
+    rows = list({row[0]: row for row in map(step_row, events)}.values())
+    columns = [list(column) for column in zip(*rows, strict=True)]
+    await (await driver(conn)).execute(_STEPS_SQL, columns[0], tenant, *columns[1:])
 
 
 def to_step(row: Any) -> Step:
@@ -120,39 +154,30 @@ async def recompute(conn: AsyncConnection, tenant: uuid.UUID, customers: Sequenc
         segment = segments.get(customer, "")
         found = visits(steps)
         for seq, v in enumerate(found):
-            visit_rows.append((tenant, customer, seq, v.stage, v.entered_at, v.exited_at, v.next_stage, segment))
+            visit_rows.append((customer, seq, v.stage, v.entered_at, v.exited_at, v.next_stage, segment))
         for from_stage, to_stage, at in transitions(found):
             slot = (at.date(), from_stage, to_stage, segment)
             deltas[slot] = deltas.get(slot, 0) + 1
         path = ">".join(v.stage for v in found)[:2000]
         summaries.append(
             (
-                customer, tenant, segment or None, found[-1].stage if found else None, path or None,
+                customer, segment or None, found[-1].stage if found else None, path or None,
                 steps[0].at if steps else None, steps[-1].at if steps else None,
             )
         )  # fmt: skip
     await pg.execute("DELETE FROM visits WHERE tenant_id = $1 AND customer_id = ANY($2::uuid[])", tenant, ordered)
     if visit_rows:
-        await pg.executemany(
-            "INSERT INTO visits (tenant_id, customer_id, seq, stage, entered_at, exited_at, next_stage, segment) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            visit_rows,
-        )
+        await pg.execute(_VISITS_SQL, tenant, *_columns(visit_rows, 7))
+    # In key order: concurrent transactions take the shared counters' row locks in the same order.
     changed = sorted((k, n) for k, n in deltas.items() if n)
     if changed:
-        await pg.executemany(
-            "INSERT INTO transition_days (tenant_id, day, from_stage, to_stage, segment, count) "
-            "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, day, from_stage, to_stage, segment) "
-            "DO UPDATE SET count = transition_days.count + excluded.count",
-            [(tenant, day, f, t, s, n) for (day, f, t, s), n in changed],
-        )
-    await pg.executemany(
-        "INSERT INTO customers (id, tenant_id, segment, current_stage, path, first_seen, last_seen) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO UPDATE SET segment = excluded.segment, "
-        "current_stage = excluded.current_stage, path = excluded.path, first_seen = excluded.first_seen, "
-        "last_seen = excluded.last_seen",
-        summaries,
-    )
+        await pg.execute(_TRANSITIONS_SQL, tenant, *_columns([(*key, n) for key, n in changed], 5))
+    await pg.execute(_CUSTOMERS_SQL, tenant, *_columns(summaries, 6))
+
+
+def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    """Rows as one list per column, for `unnest`."""
+    return [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
 
 
 async def apply(conn: AsyncConnection, event: Envelope) -> None:
@@ -169,7 +194,7 @@ async def apply_many(conn: AsyncConnection, events: Sequence[Envelope]) -> None:
         if not run:
             return
         tenant = run[0].tenant_id
-        await pg.executemany(_STEP_SQL, [step_row(e) for e in run])
+        await insert_steps(conn, tenant, run)
         await recompute(conn, tenant, [uuid.UUID(e.data["customer_id"]) for e in run])
         run.clear()
 

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cxm_common.db import driver, lock_ids
 from cxm_common.envelope import Envelope
-from cxm_common.eventstore import ANY_VERSION, PendingAppend, append_many
+from cxm_common.eventstore import ANY_VERSION, PendingAppend, append_all
 from cxm_common.observability import current_traceparent
 from cxm_common.projections import project
 from cxm_journey import contracts as c
@@ -23,13 +23,19 @@ from cxm_journey.projections import JOURNEY_READ_MODELS, RECOMPUTED, journeys_of
 
 
 def event(
-    type_: str, tenant: uuid.UUID, customer: str, data: dict[str, Any], *, cause: Envelope | None = None
+    type_: str,
+    tenant: uuid.UUID,
+    customer: str,
+    data: dict[str, Any],
+    *,
+    cause: Envelope | None = None,
+    traceparent: str | None = None,
 ) -> Envelope:
-    """One of journey's events on a customer's stream."""
+    """One of journey's events on a customer's stream (in the current trace unless `traceparent` is given)."""
     return Envelope(
         type=type_, source=c.SOURCE, subject=customer, tenant_id=tenant, data=data,
         correlation_id=cause.correlation_id if cause else None, causation_id=cause.id if cause else None,
-        traceparent=current_traceparent(),
+        traceparent=traceparent or current_traceparent(),
     )  # fmt: skip
 
 
@@ -123,9 +129,13 @@ class Timeline:
         customers = sorted({uuid.UUID(d["customer_id"]) for _, d in steps})
         conn.info.pop(RECOMPUTED, None)  # pooled connections keep `info`: only this transaction's loads may be used
         before = await _summaries(conn, tenant, customers)
-        recorded = [event(c.STEP_RECORDED, tenant, d["customer_id"], d, cause=cause) for cause, d in steps]
-        stored = await append_many(conn, _by_stream(recorded))
-        await project(conn, [JOURNEY_READ_MODELS], stored)
+        trace = current_traceparent()  # one span for the whole batch of the tenant
+        recorded = [
+            event(c.STEP_RECORDED, tenant, d["customer_id"], d, cause=cause, traceparent=trace) for cause, d in steps
+        ]
+        # The projection reads the events' data only: no versions or positions need to come back.
+        await append_all(conn, _by_stream(recorded))
+        await project(conn, [JOURNEY_READ_MODELS], recorded)
         await self.follow_up(conn, tenant, customers, before)
 
     async def follow_up(
@@ -139,6 +149,7 @@ class Timeline:
         journeys = {**loaded, **(await journeys_of(conn, tenant, missing) if missing else {})}
         values = await _values(conn, tenant, customers)
         now = self.now()
+        trace = current_traceparent()
         derived: list[Envelope] = []
         for customer in customers:
             old, new = before.get(customer), after.get(customer)
@@ -146,7 +157,7 @@ class Timeline:
             if new is not None and new["current_stage"] and new["current_stage"] != old_stage:
                 data = {"customer_id": str(customer), "stage": new["current_stage"], "from_stage": old_stage,
                         "at": new["last_seen"].isoformat() if new["last_seen"] else None}  # fmt: skip
-                derived.append(event(c.STAGE_ENTERED, tenant, str(customer), data))
+                derived.append(event(c.STAGE_ENTERED, tenant, str(customer), data, traceparent=trace))
             risk = churn_risk(journeys[customer], stage_map, now=now, value=values.get(customer))
             previous = (old["risk_level"] if old else None) or "low"
             if risk.level != previous:
@@ -155,10 +166,10 @@ class Timeline:
                     "previous_level": previous, "reasons": [asdict(r) for r in risk.reasons],
                     "value": values.get(customer),
                 }  # fmt: skip
-                derived.append(event(c.CHURN_RISK_CHANGED, tenant, str(customer), data))
+                derived.append(event(c.CHURN_RISK_CHANGED, tenant, str(customer), data, traceparent=trace))
         if derived:
-            stored = await append_many(conn, _by_stream(derived))
-            await project(conn, [JOURNEY_READ_MODELS], stored)
+            await append_all(conn, _by_stream(derived))
+            await project(conn, [JOURNEY_READ_MODELS], derived)
 
 
 async def _summaries(conn: AsyncConnection, tenant: uuid.UUID, customers: Sequence[uuid.UUID]) -> dict[uuid.UUID, Any]:
@@ -192,4 +203,5 @@ def _by_stream(events: Sequence[Envelope]) -> list[PendingAppend]:
     grouped: dict[str, list[Envelope]] = {}
     for e in events:
         grouped.setdefault(f"customer-{e.subject}", []).append(e)
-    return [PendingAppend(stream, batch, ANY_VERSION) for stream, batch in grouped.items()]
+    # Stream order: concurrent consumers touch shared streams' rows in the same order (no deadlock between them).
+    return [PendingAppend(stream, grouped[stream], ANY_VERSION) for stream in sorted(grouped)]
