@@ -116,7 +116,7 @@ def funnel_sql(steps: Sequence[FunnelStep]) -> str:
 
     Step i's customers (f<i>) are ordered by customer: each step is a merge join of the previous step's customers with
     the name (or stage) index, which also yields each customer's occurrences in time order, so DISTINCT ON keeps the
-    first. Per step: customers, and the lower and upper middle time from the previous step (their mean is the median).
+    first. Per step: customers, and the lower and upper middle time from the previous step.
     """
     ctes = []
     for i, step in enumerate(steps, start=1):
@@ -125,7 +125,7 @@ def funnel_sql(steps: Sequence[FunnelStep]) -> str:
             # A window of days would follow the session's time zone across a DST change; microseconds are absolute.
             ctes.append(
                 "f1 AS (SELECT DISTINCT ON (s.customer_id) s.customer_id, s.at AS t, "
-                "s.at + $4::bigint * interval '1 microsecond' AS deadline, NULL::interval AS dt FROM steps s "
+                "s.at + $4::bigint * interval '1 microsecond' AS deadline FROM steps s "
                 f"WHERE s.tenant_id = $1 AND {_match(step, 's', value)} AND s.at >= $2 AND s.at < $3 "
                 "ORDER BY s.customer_id, s.at)"
             )
@@ -135,14 +135,16 @@ def funnel_sql(steps: Sequence[FunnelStep]) -> str:
                 f"FROM f{i - 1} p JOIN steps s ON s.tenant_id = $1 AND s.customer_id = p.customer_id "
                 f"AND {_match(step, 's', value)} AND s.at > p.t AND s.at <= p.deadline ORDER BY p.customer_id, s.at)"
             )
-    selects = " UNION ALL ".join(
-        f"SELECT {i} AS i, count(*)::int AS n, "
-        "extract(epoch FROM percentile_disc(0.5) WITHIN GROUP (ORDER BY dt))::float8 AS lower_middle, "
-        "extract(epoch FROM percentile_disc(0.5) WITHIN GROUP (ORDER BY dt DESC))::float8 AS upper_middle "
-        f"FROM f{i}"
-        for i in range(1, len(steps) + 1)
-    )
-    return f"WITH {', '.join(ctes)} {selects} ORDER BY i"
+    # The two middle times from one sort (an array in time order): their mean is the median, as statistics.median.
+    selects = [
+        "SELECT 1 AS i, count(*)::int AS n, NULL::interval AS lower_middle, NULL::interval AS upper_middle FROM f1"
+    ]
+    selects += [
+        f"SELECT {i}, n, d[(n + 1) / 2], d[n / 2 + 1] FROM (SELECT count(*)::int AS n, array_agg(dt ORDER BY dt) AS d "
+        f"FROM f{i}) AS m{i}"
+        for i in range(2, len(steps) + 1)
+    ]
+    return f"WITH {', '.join(ctes)} {' UNION ALL '.join(selects)} ORDER BY i"
 
 
 async def funnel(
@@ -168,8 +170,10 @@ async def funnel(
     out = []
     for i, (step, row) in enumerate(zip(steps, rows, strict=True)):
         previous = counts[i - 1] if i else None
-        # As statistics.median: the mean of the two middle values (the middle one twice for an odd count).
-        median = (row["lower_middle"] + row["upper_middle"]) / 2 if i and row["n"] else None
+        # As statistics.median of the seconds: the mean of the two middle ones (the middle one twice for an odd count).
+        median = (
+            (row["lower_middle"].total_seconds() + row["upper_middle"].total_seconds()) / 2 if i and row["n"] else None
+        )
         out.append(
             {
                 "step": {"kind": step.kind, "value": step.value},
