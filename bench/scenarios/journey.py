@@ -19,6 +19,7 @@ from typing import Any
 import asyncpg
 import httpx
 import numpy as np
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 try:
@@ -30,11 +31,12 @@ from bench.harness import QUICK, Budget, Context, Measurement, Scenario, Target,
 from bench.scenarios.http import System, system
 from bench.scenarios.insight import tenant_of
 from bench.scenarios.journey_backlog import backlog_rate
-from cxm_common.db import create_engine
+from cxm_common.db import create_engine, set_tenant
 from cxm_journey import queries
 from cxm_journey.domain.funnels import FunnelStep
 from cxm_journey.domain.paths import Step, order_steps, transitions, visits
 from cxm_journey.domain.stages import DEFAULT_STAGE_MAP, stage_of
+from cxm_journey.service import SPEC as JOURNEY
 
 DAY_S = 86_400.0
 UTC_SESSION = {"search_path": "journey", "timezone": "UTC"}
@@ -362,13 +364,24 @@ def days_of(p: Population) -> tuple[date, date]:
     return p.start.date(), (p.end - timedelta(microseconds=1)).date() + timedelta(days=1)
 
 
-def direct_query(conn: AsyncConnection, tenant: uuid.UUID, p: Population, label: str) -> Callable[[], Awaitable[Any]]:
-    """A case run straight on Postgres through the service's own query function (database vs HTTP time)."""
+def direct_query(
+    conn: AsyncConnection, tenant: uuid.UUID, p: Population, label: str, role: str | None
+) -> Callable[[], Awaitable[Any]]:
+    """A case run straight on Postgres through the service's own query function (database vs HTTP time), in a
+    transaction as the service runs it: as `role` when given (row-level security for the tenant)."""
     within = timedelta(days=7)
-    if label == "paths":
-        return lambda: queries.paths(conn, tenant, *days_of(p), None, 10)
     steps = [FunnelStep("interaction", s) for s in (FUNNEL_3 if label == "funnel_3" else FUNNEL_5)]
-    return lambda: queries.funnel(conn, tenant, steps, within, p.start, p.end)
+
+    async def run() -> Any:
+        async with conn.begin():
+            if role:
+                await conn.execute(text(f"SET LOCAL ROLE {role}"))
+            await set_tenant(conn, tenant)
+            if label == "paths":
+                return await queries.paths(conn, tenant, *days_of(p), None, 10)
+            return await queries.funnel(conn, tenant, steps, within, p.start, p.end)
+
+    return run
 
 
 async def query_latency(ctx: Context) -> Measurement:
@@ -405,12 +418,18 @@ async def _time_queries(
     started = time.perf_counter()
     engine = create_engine(ctx.stack.url("system"), "journey", application_name="bench", pool_size=1)
     try:
+        # The service reads as its own role where `cxm up` could create it, with row-level security: so does the SQL.
+        async with engine.begin() as conn:
+            found_role = await conn.scalar(
+                text("SELECT rolname FROM pg_roles WHERE rolname = :r"), {"r": JOURNEY.runtime_role}
+            )
+        role: str | None = str(found_role) if found_role else None
         async with (
             engine.connect() as conn,
             httpx.AsyncClient(base_url=found.gateway, headers=headers, timeout=60) as client,
         ):
             for case in query_cases(p):
-                direct = direct_query(conn, tenant, p, case.label)
+                direct = direct_query(conn, tenant, p, case.label, role)
                 samples[case.label], sql, response = await time_case(client, case, direct)
                 answers[case.label] = response.json()
                 shown = percentiles_ms(samples[case.label]) or {}
@@ -425,6 +444,7 @@ async def _time_queries(
     check_answers(answers, totals)
     worst = max(results, key=lambda label: results[label]["p95"])
     each = ", ".join(f"{label} {r['p95']:.0f} (SQL p50 {r['sql_p50']:.0f})" for label, r in results.items())
+    each += "; SQL as the service's role" if role else "; SQL as superuser"
     return Measurement(
         items=sum(r["requests"] for r in results.values()), seconds=seconds, latencies_s=samples[worst],
         value=results[worst]["p95"],

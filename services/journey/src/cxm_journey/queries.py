@@ -19,6 +19,7 @@ from cxm_journey.domain.funnels import FunnelStep
 from cxm_journey.domain.paths import Step
 from cxm_journey.domain.stages import StageMap
 from cxm_journey.projections import journeys_of
+from cxm_journey.timeline import FEEDBACK_NAME_PREFIX
 
 MAX_CUSTOMERS = 50_000
 """The most customers a stage or friction analysis reads (the most recently active)."""
@@ -103,8 +104,47 @@ async def paths(
 
 
 def _match(step: FunnelStep, alias: str, arg: str) -> str:
-    column = "name" if step.kind == "interaction" else "stage"
-    return f"{alias}.{column} = {arg}"
+    if step.kind == "stage":
+        return f"{alias}.stage = {arg}"
+    # Only a name that feedback steps also take needs the kind: the name index does not hold it.
+    kind = f" AND {alias}.kind = 'interaction'" if step.value.startswith(FEEDBACK_NAME_PREFIX) else ""
+    return f"{alias}.name = {arg}{kind}"
+
+
+def funnel_sql(steps: Sequence[FunnelStep]) -> str:
+    """The funnel statement: $1 tenant, $2 since, $3 until, $4 window in microseconds, then each step's value.
+
+    Step i's customers (f<i>) are ordered by customer: each step is a merge join of the previous step's customers with
+    the name (or stage) index, which also yields each customer's occurrences in time order, so DISTINCT ON keeps the
+    first. Per step: customers, and the lower and upper middle time from the previous step.
+    """
+    ctes = []
+    for i, step in enumerate(steps, start=1):
+        value = f"${i + 4}"
+        if i == 1:
+            # A window of days would follow the session's time zone across a DST change; microseconds are absolute.
+            ctes.append(
+                "f1 AS (SELECT DISTINCT ON (s.customer_id) s.customer_id, s.at AS t, "
+                "s.at + $4::bigint * interval '1 microsecond' AS deadline FROM steps s "
+                f"WHERE s.tenant_id = $1 AND {_match(step, 's', value)} AND s.at >= $2 AND s.at < $3 "
+                "ORDER BY s.customer_id, s.at)"
+            )
+        else:
+            ctes.append(
+                f"f{i} AS (SELECT DISTINCT ON (p.customer_id) p.customer_id, s.at AS t, p.deadline, s.at - p.t AS dt "
+                f"FROM f{i - 1} p JOIN steps s ON s.tenant_id = $1 AND s.customer_id = p.customer_id "
+                f"AND {_match(step, 's', value)} AND s.at > p.t AND s.at <= p.deadline ORDER BY p.customer_id, s.at)"
+            )
+    # The two middle times from one sort (an array in time order): their mean is the median, as statistics.median.
+    selects = [
+        "SELECT 1 AS i, count(*)::int AS n, NULL::interval AS lower_middle, NULL::interval AS upper_middle FROM f1"
+    ]
+    selects += [
+        f"SELECT {i}, n, d[(n + 1) / 2], d[n / 2 + 1] FROM (SELECT count(*)::int AS n, array_agg(dt ORDER BY dt) AS d "
+        f"FROM f{i}) AS m{i}"
+        for i in range(2, len(steps) + 1)
+    ]
+    return f"WITH {', '.join(ctes)} {' UNION ALL '.join(selects)} ORDER BY i"
 
 
 async def funnel(
@@ -120,43 +160,28 @@ async def funnel(
     A customer enters at the first step-1 occurrence in the period; each next step counts at its first occurrence
     strictly after the previous one and within `within` of the entry — the same rule as `domain.funnels.funnel`.
     """
-    args: list[Any] = [tenant, since, until, within]
-    ctes = []
-    for i, step in enumerate(steps, start=1):
-        args.append(step.value)
-        value = f"${len(args)}"
-        if i == 1:
-            ctes.append(
-                f"f1 AS (SELECT s.customer_id, min(s.at) AS t, min(s.at) AS entry, NULL::float8 AS dt FROM steps s "
-                f"WHERE s.tenant_id = $1 AND {_match(step, 's', value)} AND s.at >= $2 AND s.at < $3 "
-                "GROUP BY s.customer_id)"
-            )
-        else:
-            ctes.append(
-                f"f{i} AS (SELECT p.customer_id, min(s.at) AS t, p.entry, "
-                "extract(epoch FROM min(s.at) - p.t)::float8 AS dt "
-                f"FROM f{i - 1} p JOIN steps s ON s.tenant_id = $1 AND s.customer_id = p.customer_id "
-                f"AND {_match(step, 's', value)} AND s.at > p.t AND s.at <= p.entry + $4 "
-                "GROUP BY p.customer_id, p.entry, p.t)"
-            )
-    selects = " UNION ALL ".join(
-        f"SELECT {i} AS i, count(*)::int AS n, percentile_cont(0.5) WITHIN GROUP (ORDER BY dt) AS median FROM f{i}"
-        for i in range(1, len(steps) + 1)
-    )
     pg = await driver(conn)
-    # Each step's customers are kept for the next step and for the counts: in memory, not spilled to disk.
-    await pg.execute("SET LOCAL work_mem = '64MB'")
-    rows = await pg.fetch(f"WITH {', '.join(ctes)} {selects} ORDER BY i", *args)
+    # Each step's customers are kept for the next step and for the counts: in memory, not spilled to disk. The plan
+    # is made for the values at hand: the generic plan a prepared statement switches to after five runs knows neither
+    # the period nor how common each step is, and ran several times slower.
+    await pg.execute("SET LOCAL work_mem = '64MB'; SET LOCAL plan_cache_mode = force_custom_plan")
+    rows = await pg.fetch(
+        funnel_sql(steps), tenant, since, until, within // timedelta(microseconds=1), *(s.value for s in steps)
+    )
     counts = [r["n"] for r in rows]
     out = []
     for i, (step, row) in enumerate(zip(steps, rows, strict=True)):
         previous = counts[i - 1] if i else None
+        # As statistics.median of the seconds: the mean of the two middle ones (the middle one twice for an odd count).
+        median = (
+            (row["lower_middle"].total_seconds() + row["upper_middle"].total_seconds()) / 2 if i and row["n"] else None
+        )
         out.append(
             {
                 "step": {"kind": step.kind, "value": step.value},
                 "entered": row["n"],
                 "conversion_rate": round(row["n"] / previous, 4) if previous else None,
-                "median_seconds_to_convert": row["median"] if i else None,
+                "median_seconds_to_convert": median,
                 "drop_off": row["n"] - counts[i + 1] if i + 1 < len(counts) else 0,
             }
         )

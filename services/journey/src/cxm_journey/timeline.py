@@ -21,6 +21,9 @@ from cxm_journey.domain.churn import churn_risk
 from cxm_journey.domain.stages import DEFAULT_STAGE_MAP, StageMap, parse_stage_map, stage_of
 from cxm_journey.projections import JOURNEY_READ_MODELS, RECOMPUTED, journeys_of
 
+FEEDBACK_NAME_PREFIX = "feedback_"
+"""A feedback step's name is this prefix and its channel."""
+
 
 def event(
     type_: str,
@@ -86,7 +89,7 @@ def feedback_step(event_: Envelope, stage_map: StageMap) -> dict[str, Any] | Non
         "customer_id": d["customer_id"],
         "step_id": f"f:{d['feedback_id']}",
         "kind": "feedback",
-        "name": f"feedback_{d.get('channel') or 'other'}",
+        "name": f"{FEEDBACK_NAME_PREFIX}{d.get('channel') or 'other'}",
         "channel": d.get("channel"),
         "touchpoint": d.get("touchpoint"),
         "at": d["occurred_at"],
