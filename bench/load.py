@@ -20,6 +20,8 @@ class CpuSnapshot:
     at: float
     machine_busy_s: float
     bench_s: float
+    steal_s: float = 0.0
+    """Time the hypervisor gave this VM's CPUs to other guests: busy for the machine, run by nobody here."""
 
 
 def _process_seconds(pid: int, with_reaped_children: bool) -> float:
@@ -47,12 +49,13 @@ def snapshot(server_pids: Sequence[int | None]) -> CpuSnapshot | None:
     if psutil is None:
         return None
     machine = psutil.cpu_times()
-    busy = sum(getattr(machine, name, 0.0) for name in ("user", "nice", "system", "irq", "softirq", "steal"))
+    busy = sum(getattr(machine, name, 0.0) for name in ("user", "nice", "system", "irq", "softirq"))
+    steal = float(getattr(machine, "steal", 0.0))
     own = psutil.Process(os.getpid()).cpu_times()
     bench = own.user + own.system
     # Servers' exited children (Postgres backends that closed) are accounted to them once reaped.
     bench += sum(_process_seconds(pid, with_reaped_children=True) for pid in server_pids if pid)
-    return CpuSnapshot(at=time.monotonic(), machine_busy_s=float(busy), bench_s=float(bench))
+    return CpuSnapshot(at=time.monotonic(), machine_busy_s=float(busy), bench_s=float(bench), steal_s=steal)
 
 
 def usage(before: CpuSnapshot | None, after: CpuSnapshot | None) -> dict[str, float]:
@@ -62,4 +65,9 @@ def usage(before: CpuSnapshot | None, after: CpuSnapshot | None) -> dict[str, fl
     elapsed = after.at - before.at
     bench = (after.bench_s - before.bench_s) / elapsed * 100
     machine = (after.machine_busy_s - before.machine_busy_s) / elapsed * 100
-    return {"bench_cpu_pct": round(bench, 1), "others_cpu_pct": round(max(0.0, machine - bench), 1)}
+    steal = (after.steal_s - before.steal_s) / elapsed * 100
+    return {
+        "bench_cpu_pct": round(bench, 1),
+        "others_cpu_pct": round(max(0.0, machine - bench), 1),
+        "steal_cpu_pct": round(steal, 1),
+    }

@@ -52,7 +52,7 @@ def markdown_table(results: list[Result]) -> str:
     """Return the results as one Markdown table."""
     header = (
         "| Scenario | Figure | Value | Unit | p50 ms | p95 ms | p99 ms | Latency of | Raw limit (same run) "
-        "| Raw value | Value / raw | Target | Client CPU ms/item | Others' CPU % |"
+        "| Raw value | Value / raw | Target | Client CPU ms/item | Others' CPU % | Steal % |"
     )
     lines = [header, "|" + "---|" * header.count(" | ") + "---|"]
     for r in results:
@@ -76,6 +76,7 @@ def markdown_table(results: list[Result]) -> str:
             target,
             _number(r.extra.get("client_cpu_ms_per_item")) if r.extra.get("client_cpu_ms_per_item") else "",
             _number(r.extra.get("others_cpu_pct")) if "others_cpu_pct" in r.extra else "",
+            _number(r.extra.get("steal_cpu_pct")) if "steal_cpu_pct" in r.extra else "",
         ]
         lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     return "\n".join(lines)

@@ -110,12 +110,16 @@ async def run(scenarios: list[Scenario], budget: Budget) -> tuple[list[Result], 
             result.extra.update(cpu)
             shown = "error" if result.error else f"{result.value:,.1f} {result.unit}"
             log.info(
-                "[%2d/%d] %-26s %s (%.1fs, bench CPU %s%%, others %s%%)", index, len(scenarios), scenario.name, shown,
-                time.perf_counter() - began, cpu.get("bench_cpu_pct", "?"), cpu.get("others_cpu_pct", "?"),
+                "[%2d/%d] %-26s %s (%.1fs, bench CPU %s%%, others %s%%, steal %s%%)", index, len(scenarios),
+                scenario.name, shown, time.perf_counter() - began, cpu.get("bench_cpu_pct", "?"),
+                cpu.get("others_cpu_pct", "?"), cpu.get("steal_cpu_pct", "?"),
             )  # fmt: skip
             if cpu.get("others_cpu_pct", 0.0) > NOISY_PCT:
                 log.warning("%s ran while other processes used %s%% of a CPU: its figures are disturbed",
                             scenario.name, cpu["others_cpu_pct"])  # fmt: skip
+            if cpu.get("steal_cpu_pct", 0.0) > NOISY_PCT:
+                log.warning("%s ran while the hypervisor took %s%% of a CPU from this machine (steal): its figures "
+                            "are disturbed", scenario.name, cpu["steal_cpu_pct"])  # fmt: skip
             results.append(result)
         ctx.close()
     meta = {
