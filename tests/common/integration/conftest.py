@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -10,12 +9,10 @@ import nats
 import pytest
 from nats.aio.client import Client
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cxm_common.db import create_engine
 from cxm_common.jetstream import ensure_stream
-from cxm_common.migrations import ensure_role
-from cxm_common.settings import normalise_database_url
 from cxm_common.tables import KIT_DDL_V1
 
 SCHEMA = "kit"
@@ -55,18 +52,3 @@ async def stream(nc: Client, nats_prefix: str) -> str:
     config = await ensure_stream(nc.jetstream(), SERVICE, prefix=nats_prefix, max_age_s=3600, duplicate_window_s=120)
     assert config.name is not None
     return config.name
-
-
-@pytest.fixture
-async def role(database_url: str) -> AsyncIterator[str]:
-    """A runtime role of this test's own, dropped afterwards."""
-    name = f"cxm_t_{secrets.token_hex(4)}"
-    admin = create_async_engine(normalise_database_url(database_url))
-    async with admin.begin() as conn:
-        assert await ensure_role(conn, name)
-    yield name
-    async with admin.begin() as conn:
-        # Roles are cluster-wide: revoke what it holds here (its only grants), then drop it.
-        await conn.execute(text(f"DROP OWNED BY {name}"))
-        await conn.execute(text(f"DROP ROLE {name}"))
-    await admin.dispose()

@@ -31,15 +31,15 @@ async def test_upgrade_creates_the_schema_and_records_the_revision_in_it(databas
 
 
 async def test_the_runtime_role_may_append_but_never_rewrite_events_nor_read_other_schemas(
-    database_url: str, role: str
+    database_url: str, runtime_role: str
 ) -> None:
-    await upgrade(database_url, "sample", MIGRATIONS, role=role)
+    await upgrade(database_url, "sample", MIGRATIONS, role=runtime_role)
     admin = create_engine(database_url, "public")
     async with admin.begin() as conn:
         await conn.execute(text("CREATE SCHEMA other"))
         await conn.execute(text("CREATE TABLE other.secrets (x int)"))
     await admin.dispose()
-    runtime = create_engine(with_user_and_database(database_url, user=role), "sample")
+    runtime = create_engine(with_user_and_database(database_url, user=runtime_role), "sample")
     try:
         async with runtime.begin() as conn:
             await set_tenant(conn, ALL_TENANTS)
@@ -66,10 +66,10 @@ async def test_the_runtime_role_may_append_but_never_rewrite_events_nor_read_oth
 
 
 async def test_row_level_security_shows_a_runtime_role_only_the_tenant_of_its_transaction(
-    database_url: str, role: str
+    database_url: str, runtime_role: str
 ) -> None:
-    await upgrade(database_url, "sample", MIGRATIONS, role=role)
-    runtime = create_engine(with_user_and_database(database_url, user=role), "sample")
+    await upgrade(database_url, "sample", MIGRATIONS, role=runtime_role)
+    runtime = create_engine(with_user_and_database(database_url, user=runtime_role), "sample")
     a, b = uuid.uuid4(), uuid.uuid4()
     try:
         for tenant in (a, b):

@@ -189,9 +189,9 @@ async def test_a_relay_stopped_between_publish_and_mark_republishes_under_the_sa
     assert await published_ids(nc.jetstream(), stream) == [e.id for e in stored]
 
 
-async def test_each_events_key_is_read_by_index_under_row_level_security(database_url: str, role: str) -> None:
+async def test_each_events_key_is_read_by_index_under_row_level_security(database_url: str, runtime_role: str) -> None:
     # As a join, row-level security's estimates once made the planner scan every key for every event published.
-    await upgrade(database_url, "sample", MIGRATIONS, role=role)
+    await upgrade(database_url, "sample", MIGRATIONS, role=runtime_role)
     owner = create_engine(database_url, "sample")
     async with owner.begin() as conn:
         await conn.execute(text(
@@ -200,7 +200,7 @@ async def test_each_events_key_is_read_by_index_under_row_level_security(databas
         ))  # fmt: skip
         await conn.execute(text("ANALYZE crypto_keys"))
     await owner.dispose()
-    runtime = create_engine(with_user_and_database(database_url, user=role), "sample")
+    runtime = create_engine(with_user_and_database(database_url, user=runtime_role), "sample")
     try:
         async with runtime.begin() as conn:
             await set_tenant(conn, ALL_TENANTS)

@@ -4,7 +4,6 @@ models shows a runtime role only the tenant of its transaction (the policy reads
 from __future__ import annotations
 
 import random
-import secrets
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -13,12 +12,11 @@ from typing import Any
 import asyncpg
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cxm_cli.stack import with_user_and_database
 from cxm_common.db import ALL_TENANTS, create_engine, driver, set_tenant
-from cxm_common.migrations import ensure_role, upgrade
-from cxm_common.settings import normalise_database_url
+from cxm_common.migrations import upgrade
 from cxm_journey import queries
 from cxm_journey.domain.funnels import FunnelStep, funnel
 from cxm_journey.domain.paths import Step
@@ -32,18 +30,10 @@ STEP_COLUMNS = ["id", "tenant_id", "customer_id", "at", "kind", "name", "stage"]
 
 
 @pytest.fixture
-async def role(database_url: str) -> AsyncIterator[str]:
-    """Journey's schema migrated with a runtime role of this test's own, dropped afterwards."""
-    name = f"cxm_t_{secrets.token_hex(4)}"
-    admin = create_async_engine(normalise_database_url(database_url))
-    async with admin.begin() as conn:
-        assert await ensure_role(conn, name)
-    await upgrade(database_url, SPEC.name, SPEC.migrations, role=name)
-    yield name
-    async with admin.begin() as conn:
-        await conn.execute(text(f"DROP OWNED BY {name}"))
-        await conn.execute(text(f"DROP ROLE {name}"))
-    await admin.dispose()
+async def role(database_url: str, runtime_role: str) -> str:
+    """Journey's schema migrated with a runtime role of this test's own."""
+    await upgrade(database_url, SPEC.name, SPEC.migrations, role=runtime_role)
+    return runtime_role
 
 
 @pytest.fixture

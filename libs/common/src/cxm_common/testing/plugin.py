@@ -15,8 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from cxm_common.embedded import EmbeddedNats, EmbeddedPostgres, free_port
+from cxm_common.migrations import ensure_role
+from cxm_common.settings import normalise_database_url
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,22 @@ async def database_url(cxm_servers: TestServers) -> AsyncIterator[str]:
         await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     finally:
         await conn.close()
+
+
+@pytest.fixture
+async def runtime_role(database_url: str) -> AsyncIterator[str]:
+    """A runtime role of this test's own (as services connect: no ownership, row-level security applies), dropped
+    afterwards."""
+    name = f"cxm_t_{secrets.token_hex(4)}"
+    admin = create_async_engine(normalise_database_url(database_url))
+    async with admin.begin() as conn:
+        assert await ensure_role(conn, name)
+    yield name
+    async with admin.begin() as conn:
+        # Roles are cluster-wide: revoke what it holds here (its only grants), then drop it.
+        await conn.execute(text(f"DROP OWNED BY {name}"))
+        await conn.execute(text(f"DROP ROLE {name}"))
+    await admin.dispose()
 
 
 @pytest.fixture
