@@ -243,7 +243,7 @@ async def insert_population(conn: asyncpg.Connection, p: Population, tenant: uui
     # Added to whatever the projection already counted on the same keys, so that removing ours restores it.
     await conn.executemany(
         "INSERT INTO journey.transition_days (tenant_id, day, from_stage, to_stage, segment, count) "
-        "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, day, from_stage, to_stage, segment) "
+        "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, day, from_stage, to_stage, segment, lane) "
         "DO UPDATE SET count = transition_days.count + excluded.count",
         [(tenant, *key, n) for key, n in sorted(totals.transitions.items())],
     )
@@ -255,13 +255,14 @@ async def insert_population(conn: asyncpg.Connection, p: Population, tenant: uui
 async def remove_customers(conn: asyncpg.Connection, tenant: uuid.UUID, customers: list[uuid.UUID]) -> None:
     """Take customers out of journey's read models: their transitions off the daily counts, then their rows."""
     async with conn.transaction():
+        # Taken off lane 0's row (the counts of a transition are summed over lanes, and a lane's row may go below 0).
         await conn.execute(
-            "WITH mine AS (SELECT (exited_at AT TIME ZONE 'UTC')::date AS day, stage, next_stage, segment, "
-            "count(*)::int AS n FROM journey.visits WHERE tenant_id = $1 AND customer_id = ANY($2::uuid[]) "
-            "AND next_stage IS NOT NULL GROUP BY 1, 2, 3, 4) "
-            "UPDATE journey.transition_days t SET count = t.count - mine.n FROM mine WHERE t.tenant_id = $1 "
-            "AND t.day = mine.day AND t.from_stage = mine.stage AND t.to_stage = mine.next_stage "
-            "AND t.segment = mine.segment",
+            "INSERT INTO journey.transition_days (tenant_id, day, from_stage, to_stage, segment, count) "
+            "SELECT $1, (exited_at AT TIME ZONE 'UTC')::date, stage, next_stage, segment, -count(*)::int "
+            "FROM journey.visits WHERE tenant_id = $1 AND customer_id = ANY($2::uuid[]) AND next_stage IS NOT NULL "
+            "GROUP BY 2, 3, 4, 5 "
+            "ON CONFLICT (tenant_id, day, from_stage, to_stage, segment, lane) "
+            "DO UPDATE SET count = transition_days.count + excluded.count",
             tenant, customers,
         )  # fmt: skip
         # A zero count reads as no transition (paths keep sums above 0): dropping every zero row changes no answer.

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import random
 import uuid
+import zlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -21,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from cxm_common import deadletters, failpoints
 from cxm_common.aio import sleep_or_stop
 from cxm_common.crypto import KeyDestroyed
-from cxm_common.db import driver, is_lost_race, is_transient_db_error, set_tenant
+from cxm_common.db import driver, is_lost_race, is_transient_db_error, json_rows, set_tenant
 from cxm_common.envelope import Envelope, InvalidEnvelope
 from cxm_common.eventstore import ConcurrencyError
 from cxm_common.jetstream import (
@@ -40,7 +41,7 @@ BatchHandler = Callable[[AsyncConnection, list[Envelope]], Awaitable[None]]
 
 _CLAIM_BATCH_SQL = """
     INSERT INTO inbox (consumer, event_id)
-    SELECT $1, id FROM unnest($2::uuid[]) AS t(id)
+    SELECT $1, id::uuid FROM jsonb_array_elements_text($2::jsonb) AS t(id)
     ON CONFLICT DO NOTHING
     RETURNING event_id
 """
@@ -62,10 +63,24 @@ class Subscription:
     handler: Handler | None = None
     batch_handler: BatchHandler | None = None  # gets the new events of a fetched batch, one call per tenant
     conflict_retries: int = 5
+    lanes: int = 1
+    """Transactions a fetched batch is split into and applied concurrently (see `lane_key`)."""
+    lane_key: Callable[[Envelope], str | None] | None = None
+    """Events with the same key share a lane, in arrival order; a handler whose events of different keys touch no
+    common rows can use several lanes, so that one lane's statements run while the other's Python works."""
 
     def __post_init__(self) -> None:
         if (self.handler is None) == (self.batch_handler is None):
             raise ValueError("a subscription needs exactly one of handler and batch_handler")
+        if self.lanes < 1 or (self.lanes > 1 and self.lane_key is None):
+            raise ValueError("lanes must be at least 1, and more than one needs a lane_key")
+
+    def lane_of(self, event: Envelope | None) -> int:
+        """The lane of an event (0 for one that cannot be read or has no key)."""
+        if self.lanes == 1 or event is None or self.lane_key is None:
+            return 0
+        key = self.lane_key(event)
+        return zlib.crc32(key.encode()) % self.lanes if key else 0
 
     async def apply(self, conn: AsyncConnection, events: list[Envelope]) -> None:
         """Apply events of one tenant with whichever handler the subscription has."""
@@ -107,7 +122,11 @@ class _Fast(Enum):
 
 
 class TransientFailure(Exception):
-    """The database was unavailable while applying a batch; nothing was applied."""
+    """The database was unavailable while applying a batch; nothing was applied (in the lane that raised it)."""
+
+
+LANE = "cxm.lane"
+"""Key in a connection's `info`: the lane whose transaction the connection is in (0 without lanes)."""
 
 
 @dataclass
@@ -229,15 +248,32 @@ class ConsumerRunner:
         return [i.outcome for i in items if i.outcome is not None]
 
     async def apply(self, items: list[_Item]) -> None:
-        """Apply items in one transaction: all at once if they all succeed, else one savepoint each."""
+        """Apply items in one transaction per lane: all at once if they all succeed, else one savepoint each."""
         for item in items:
             try:
                 item.envelope = Envelope.from_json(item.payload)
             except InvalidEnvelope as exc:
                 item.error = f"invalid envelope: {exc}"
+        lanes: dict[int, list[_Item]] = {}
+        for item in items:
+            lanes.setdefault(self.subscription.lane_of(item.envelope), []).append(item)
+        if len(lanes) == 1:
+            [(lane, only)] = lanes.items()
+            await self._apply_lane(lane, only)
+            return
+        # Lanes commit independently: a lane that fails leaves the others applied, and its own messages are
+        # redelivered (the inbox turns the others' redeliveries into duplicates). Every lane ends before this returns.
+        results = await asyncio.gather(
+            *(self._apply_lane(lane, part) for lane, part in sorted(lanes.items())), return_exceptions=True
+        )
+        failed = [r for r in results if isinstance(r, BaseException)]
+        if failed:
+            raise failed[0]
+
+    async def _apply_lane(self, lane: int, items: list[_Item]) -> None:
         try:
             for attempt in range(1, self.subscription.conflict_retries + 1):
-                result = await self._apply_fast(items)
+                result = await self._apply_fast(items, lane)
                 if result is _Fast.APPLIED:
                     return
                 if result is _Fast.FAILED:
@@ -245,7 +281,7 @@ class ConsumerRunner:
                 # A race with another writer (a stream appended concurrently, a deadlock) is nobody's fault: the
                 # whole batch again, as `retry_on_conflict` would, rather than a savepoint per message.
                 await asyncio.sleep(0.005 * attempt * (0.5 + random.random()))
-            await self._apply_isolated(items)
+            await self._apply_isolated(items, lane)
         except TransientFailure:
             raise
         except Exception as exc:
@@ -253,14 +289,15 @@ class ConsumerRunner:
                 raise TransientFailure(repr(exc)) from exc
             raise
 
-    async def _apply_fast(self, items: list[_Item]) -> _Fast:
+    async def _apply_fast(self, items: list[_Item], lane: int = 0) -> _Fast:
         """Try the whole batch without savepoints; nothing is applied unless it returns APPLIED."""
         if any(i.envelope is None for i in items):
             return _Fast.FAILED
         async with self.engine.connect() as conn:
+            conn.info[LANE] = lane
             tx = await conn.begin()
             try:
-                ids = [i.envelope.id for i in items if i.envelope is not None]
+                ids = json_rows(i.envelope.id for i in items if i.envelope is not None)
                 claimed = {
                     row["event_id"] for row in await (await driver(conn)).fetch(_CLAIM_BATCH_SQL, self.durable, ids)
                 }
@@ -298,18 +335,23 @@ class ConsumerRunner:
                     raise TransientFailure(repr(exc)) from exc
                 return _Fast.FAILED
 
-    async def _apply_isolated(self, items: list[_Item]) -> None:
+    async def _apply_isolated(self, items: list[_Item], lane: int = 0) -> None:
         """Apply each item in its own savepoint so that a poison message cannot sink the batch."""
-        async with self.engine.connect() as conn, conn.begin():
-            seen: set[uuid.UUID] = set()
-            for item in items:
-                if item.envelope is not None and item.envelope.id in seen:
-                    item.outcome = Outcome.DUPLICATE
-                    continue
-                await self._apply_one(conn, item)
-                if item.envelope is not None:
-                    seen.add(item.envelope.id)
-            await failpoints.reach("consumer.before_commit")
+        async with self.engine.connect() as conn:
+            conn.info[LANE] = lane
+            async with conn.begin():
+                await self._apply_each(conn, items)
+
+    async def _apply_each(self, conn: AsyncConnection, items: list[_Item]) -> None:
+        seen: set[uuid.UUID] = set()
+        for item in items:
+            if item.envelope is not None and item.envelope.id in seen:
+                item.outcome = Outcome.DUPLICATE
+                continue
+            await self._apply_one(conn, item)
+            if item.envelope is not None:
+                seen.add(item.envelope.id)
+        await failpoints.reach("consumer.before_commit")
 
     async def _apply_one(self, conn: AsyncConnection, item: _Item, *, may_dead_letter: bool = True) -> None:
         """Apply one item in a savepoint, retrying stream conflicts; on failure decide retry or dead letter."""
@@ -382,6 +424,7 @@ class ConsumerRunner:
             if not await (await driver(conn)).fetchval(_REDRIVE_ANY_SQL, self.durable):
                 return 0
         async with self.engine.begin() as conn:
+            conn.info[LANE] = 0
             rows = (
                 await conn.execute(
                     text(

@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterable
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
+import orjson
 from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError, DisconnectionError, EmulatedDBAPIException
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
@@ -22,6 +24,25 @@ from sqlalchemy.ext.asyncio import (
 from cxm_common.settings import normalise_database_url
 
 SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def json_rows(rows: Iterable[Any]) -> str:
+    """Rows (or single values) as one JSON array, for a `jsonb_array_elements($n::jsonb)` parameter.
+
+    Bulk statements take their rows this way rather than as one array parameter per column: asyncpg checks every
+    element of an array parameter in Python, and that cost the consumers more than the statements themselves.
+    Naive datetimes are written as UTC, as asyncpg writes them to a `timestamptz`.
+    """
+    return orjson.dumps(
+        rows if isinstance(rows, list) else list(rows), default=_json_default, option=orjson.OPT_NAIVE_UTC
+    ).decode()
+
+
+def _json_default(value: Any) -> str:
+    # orjson writes `uuid.UUID` itself but not its subclasses, such as the uuids asyncpg returns.
+    if isinstance(value, uuid.UUID | Decimal):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def check_schema(schema: str) -> str:

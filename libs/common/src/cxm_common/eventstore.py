@@ -15,7 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cxm_common import failpoints
-from cxm_common.db import driver, is_lost_race
+from cxm_common.db import driver, is_lost_race, json_rows
 from cxm_common.envelope import Envelope, check_event_type
 
 ANY_VERSION = -1
@@ -46,11 +46,10 @@ class PendingAppend:
 # Racing writers are caught by the (stream_id, version) unique key, so no table or row lock is taken.
 _APPEND_SQL = """
     WITH input AS (
-        SELECT *
-        FROM unnest($1::text[], $2::int[], $3::uuid[], $4::text[], $5::text[], $6::uuid[], $7::timestamptz[],
-                    $8::uuid[], $9::uuid[], $10::text[], $11::text[])
-             WITH ORDINALITY AS t(stream_id, expected, id, type, source, tenant_id, time, correlation_id,
-                                  causation_id, data, traceparent, ord)
+        SELECT r->>0 AS stream_id, (r->>1)::int AS expected, (r->>2)::uuid AS id, r->>3 AS type, r->>4 AS source,
+               (r->>5)::uuid AS tenant_id, (r->>6)::timestamptz AS time, (r->>7)::uuid AS correlation_id,
+               (r->>8)::uuid AS causation_id, r->9 AS data, r->>10 AS traceparent, ord
+        FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS t(r, ord)
     ),
     heads AS (
         SELECT s.stream_id, s.expected,
@@ -62,7 +61,7 @@ _APPEND_SQL = """
                             causation_id, data, traceparent)
         SELECT i.id, i.stream_id,
                h.head + row_number() OVER (PARTITION BY i.stream_id ORDER BY i.ord),
-               i.type, i.source, i.tenant_id, i.time, i.correlation_id, i.causation_id, i.data::jsonb,
+               i.type, i.source, i.tenant_id, i.time, i.correlation_id, i.causation_id, i.data,
                i.traceparent
         FROM input i JOIN heads h USING (stream_id)
         WHERE NOT EXISTS (SELECT 1 FROM heads WHERE expected >= 0 AND expected <> head)
@@ -79,11 +78,8 @@ _APPEND_SQL = """
 # row-level security check on the inserted rows sees it. `input` reads `scope`, so it is evaluated first.
 _APPEND_NOW_SQL = _APPEND_SQL.replace(
     "WITH input AS (",
-    "WITH scope AS (SELECT set_config('cxm.tenant_id', $12, true) AS tenant),\n    input AS (",
-).replace(
-    "causation_id, data, traceparent, ord)\n    ),",
-    "causation_id, data, traceparent, ord), scope\n    ),",
-)
+    "WITH scope AS (SELECT set_config('cxm.tenant_id', $2, true) AS tenant),\n    input AS (",
+).replace("WITH ORDINALITY AS t(r, ord)\n", "WITH ORDINALITY AS t(r, ord), scope\n")
 
 # The same append answering only how many events it stored (no row per event to send and decode).
 _APPEND_COUNT_SQL = _APPEND_SQL.replace(
@@ -118,7 +114,7 @@ async def append_many(conn: AsyncConnection, appends: Sequence[PendingAppend]) -
         seen.add(pending.stream_id)
     args = _append_args(flat)
     try:
-        rows = await (await driver(conn)).fetch(_APPEND_SQL, *args)
+        rows = await (await driver(conn)).fetch(_APPEND_SQL, args)
     except asyncpg.UniqueViolationError as exc:
         if exc.constraint_name == "events_stream_version":
             raise ConcurrencyError([a.stream_id for a in appends]) from exc
@@ -135,7 +131,7 @@ async def append_all(conn: AsyncConnection, appends: Sequence[PendingAppend]) ->
     if len({a.stream_id for a in appends}) != len(appends):
         raise ValueError("a stream appears twice in one append")
     try:
-        count = await (await driver(conn)).fetchval(_APPEND_COUNT_SQL, *_append_args(flat))
+        count = await (await driver(conn)).fetchval(_APPEND_COUNT_SQL, _append_args(flat))
     except asyncpg.UniqueViolationError as exc:
         if exc.constraint_name == "events_stream_version":
             raise ConcurrencyError([a.stream_id for a in appends]) from exc
@@ -164,7 +160,7 @@ async def append_now(
     async with engine.connect() as conn:
         pg = await driver(conn)  # outside any transaction: the statement commits on its own
         try:
-            rows = await pg.fetch(_APPEND_NOW_SQL, *_append_args(flat), str(tenants.pop()))
+            rows = await pg.fetch(_APPEND_NOW_SQL, _append_args(flat), str(tenants.pop()))
         except asyncpg.UniqueViolationError as exc:
             if exc.constraint_name == "events_stream_version":
                 raise ConcurrencyError([stream_id]) from exc
@@ -172,20 +168,14 @@ async def append_now(
     return _stored([pending], flat, rows)
 
 
-def _append_args(flat: Sequence[tuple[PendingAppend, Envelope]]) -> tuple[list[Any], ...]:
-    return (
-        [a.stream_id for a, _ in flat],
-        [a.expected_version for a, _ in flat],
-        [e.id for _, e in flat],
-        [check_event_type(e.type) for _, e in flat],
-        [e.source for _, e in flat],
-        [e.tenant_id for _, e in flat],
-        [e.time for _, e in flat],
-        [e.correlation_id for _, e in flat],
-        [e.causation_id for _, e in flat],
-        [orjson.dumps(e.data).decode() for _, e in flat],
-        [e.traceparent for _, e in flat],
-    )
+def _append_args(flat: Sequence[tuple[PendingAppend, Envelope]]) -> str:
+    return json_rows(
+        (
+            a.stream_id, a.expected_version, e.id, check_event_type(e.type), e.source, e.tenant_id, e.time,
+            e.correlation_id, e.causation_id, e.data, e.traceparent,
+        )
+        for a, e in flat
+    )  # fmt: skip
 
 
 def _stored(

@@ -20,3 +20,5 @@ class Settings(CommonSettings):
     risk_interval_s: float = 900.0
     consumer_batch_size: int = 1000
     """Events per fetch and transaction: a batch's cost is mostly per customer and per statement, not per event."""
+    consumer_lanes: int = 2
+    """Transactions each batch of interactions or feedback is split into by customer and applied concurrently."""

@@ -15,24 +15,21 @@ from typing import Any
 import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from cxm_common.db import driver, lock_ids
+from cxm_common.consumer import LANE
+from cxm_common.db import driver, json_rows, lock_ids
 from cxm_common.envelope import Envelope
 from cxm_common.projections import Projection
 from cxm_journey import contracts as c
 from cxm_journey.domain.paths import Step, order_steps, transitions, visits
 
-# Every statement below writes all its rows at once from arrays (one execution, not one per row).
+# Every statement below writes all its rows at once from one JSON array of rows (`json_rows`).
 _STEPS_SQL = """
     INSERT INTO steps (id, tenant_id, customer_id, at, kind, name, channel, touchpoint, stage, nps, csat, ces,
                        sentiment_score, sentiment_label, intent, topics)
-    SELECT id, $2, customer_id, at, kind, name, channel, touchpoint, stage, nps, csat, ces, sentiment_score,
-           sentiment_label, intent,
-           CASE WHEN topics = '[]' THEN '{}'::text[] ELSE ARRAY(SELECT jsonb_array_elements_text(topics::jsonb)) END
-    FROM unnest($1::text[], $3::uuid[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::text[],
-                $9::text[], $10::smallint[], $11::smallint[], $12::smallint[], $13::real[], $14::text[], $15::text[],
-                $16::text[])
-         AS t(id, customer_id, at, kind, name, channel, touchpoint, stage, nps, csat, ces, sentiment_score,
-              sentiment_label, intent, topics)
+    SELECT r->>0, $1, (r->>1)::uuid, (r->>2)::timestamptz, r->>3, r->>4, r->>5, r->>6, r->>7, (r->>8)::smallint,
+           (r->>9)::smallint, (r->>10)::smallint, (r->>11)::real, r->>12, r->>13,
+           ARRAY(SELECT jsonb_array_elements_text(r->14))
+    FROM jsonb_array_elements($2::jsonb) AS t(r)
     ON CONFLICT (id) DO UPDATE SET
         at = excluded.at, stage = excluded.stage, nps = excluded.nps, csat = excluded.csat, ces = excluded.ces,
         sentiment_score = excluded.sentiment_score, sentiment_label = excluded.sentiment_label,
@@ -40,20 +37,21 @@ _STEPS_SQL = """
 """
 _VISITS_SQL = """
     INSERT INTO visits (tenant_id, customer_id, seq, stage, entered_at, exited_at, next_stage, segment)
-    SELECT $1, * FROM unnest($2::uuid[], $3::int[], $4::text[], $5::timestamptz[], $6::timestamptz[], $7::text[],
-                             $8::text[])
+    SELECT $1, (r->>0)::uuid, (r->>1)::int, r->>2, (r->>3)::timestamptz, (r->>4)::timestamptz, r->>5, r->>6
+    FROM jsonb_array_elements($2::jsonb) AS t(r)
 """
+# Counted on the row of the consumer lane the transaction belongs to: lanes of one batch never wait on each
+# other's counters (readers sum over lanes).
 _TRANSITIONS_SQL = """
-    INSERT INTO transition_days (tenant_id, day, from_stage, to_stage, segment, count)
-    SELECT $1, * FROM unnest($2::date[], $3::text[], $4::text[], $5::text[], $6::int[])
-    ON CONFLICT (tenant_id, day, from_stage, to_stage, segment)
+    INSERT INTO transition_days (tenant_id, lane, day, from_stage, to_stage, segment, count)
+    SELECT $1, $2, (r->>0)::date, r->>1, r->>2, r->>3, (r->>4)::int FROM jsonb_array_elements($3::jsonb) AS t(r)
+    ON CONFLICT (tenant_id, day, from_stage, to_stage, segment, lane)
     DO UPDATE SET count = transition_days.count + excluded.count
 """
 _CUSTOMERS_SQL = """
     INSERT INTO customers (id, tenant_id, segment, current_stage, path, first_seen, last_seen)
-    SELECT id, $1, segment, current_stage, path, first_seen, last_seen
-    FROM unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[])
-         AS t(id, segment, current_stage, path, first_seen, last_seen)
+    SELECT (r->>0)::uuid, $1, r->>1, r->>2, r->>3, (r->>4)::timestamptz, (r->>5)::timestamptz
+    FROM jsonb_array_elements($2::jsonb) AS t(r)
     ON CONFLICT (id) DO UPDATE SET segment = excluded.segment, current_stage = excluded.current_stage,
         path = excluded.path, first_seen = excluded.first_seen, last_seen = excluded.last_seen
 """
@@ -78,21 +76,20 @@ def _risk_row(event: Envelope) -> tuple[Any, ...]:
 
 
 def step_row(event: Envelope) -> tuple[Any, ...]:
-    """The `steps` row of a `journey.step.recorded` event (topics as a JSON array)."""
+    """The `steps` row of a `journey.step.recorded` event."""
     d = event.data
     sentiment = d.get("sentiment") or {}
     return (
-        d["step_id"], uuid.UUID(d["customer_id"]), datetime.fromisoformat(d["at"]), d["kind"], d.get("name"),
+        d["step_id"], d["customer_id"], datetime.fromisoformat(d["at"]), d["kind"], d.get("name"),
         d.get("channel"), d.get("touchpoint"), d.get("stage"), d.get("nps"), d.get("csat"), d.get("ces"),
-        sentiment.get("score"), sentiment.get("label"), d.get("intent"), orjson.dumps(d.get("topics") or []).decode(),
+        sentiment.get("score"), sentiment.get("label"), d.get("intent"), d.get("topics") or [],
     )  # fmt: skip
 
 
 async def insert_steps(conn: AsyncConnection, tenant: uuid.UUID, events: Sequence[Envelope]) -> None:
     """Upsert the steps of `journey.step.recorded` events of one tenant; of one step recorded twice, the last wins."""
     rows = list({row[0]: row for row in map(step_row, events)}.values())
-    columns = [list(column) for column in zip(*rows, strict=True)]
-    await (await driver(conn)).execute(_STEPS_SQL, columns[0], tenant, *columns[1:])
+    await (await driver(conn)).execute(_STEPS_SQL, tenant, json_rows(rows))
 
 
 def to_step(row: Any) -> Step:
@@ -167,17 +164,13 @@ async def recompute(conn: AsyncConnection, tenant: uuid.UUID, customers: Sequenc
         )  # fmt: skip
     await pg.execute("DELETE FROM visits WHERE tenant_id = $1 AND customer_id = ANY($2::uuid[])", tenant, ordered)
     if visit_rows:
-        await pg.execute(_VISITS_SQL, tenant, *_columns(visit_rows, 7))
+        await pg.execute(_VISITS_SQL, tenant, json_rows(visit_rows))
     # In key order: concurrent transactions take the shared counters' row locks in the same order.
     changed = sorted((k, n) for k, n in deltas.items() if n)
     if changed:
-        await pg.execute(_TRANSITIONS_SQL, tenant, *_columns([(*key, n) for key, n in changed], 5))
-    await pg.execute(_CUSTOMERS_SQL, tenant, *_columns(summaries, 6))
-
-
-def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
-    """Rows as one list per column, for `unnest`."""
-    return [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
+        lane = conn.info.get(LANE, 0)
+        await pg.execute(_TRANSITIONS_SQL, tenant, lane, json_rows((*key, n) for key, n in changed))
+    await pg.execute(_CUSTOMERS_SQL, tenant, json_rows(summaries))
 
 
 async def apply(conn: AsyncConnection, event: Envelope) -> None:

@@ -15,6 +15,7 @@ from cxm_journey import contracts as c
 from cxm_journey.config import Settings
 from cxm_journey.profiles import on_customer_event
 from cxm_journey.projections import JOURNEY_READ_MODELS
+from cxm_journey.timeline import customer_of
 from cxm_journey.wiring import build
 
 log = logging.getLogger(__name__)
@@ -29,8 +30,22 @@ def subscriptions(runtime: Runtime) -> Sequence[Subscription]:
     """Interactions (ingest) and analysed feedback (insight) onto timelines; customers' attributes and erasures."""
     ctx = build(runtime)
     return [
-        Subscription("interactions", "ingest", [c.INTERACTION_RECORDED], batch_handler=ctx.timeline.on_events),
-        Subscription("feedback", "insight", [c.FEEDBACK_ANALYZED], batch_handler=ctx.timeline.on_events),
+        Subscription(
+            "interactions",
+            "ingest",
+            [c.INTERACTION_RECORDED],
+            batch_handler=ctx.timeline.on_events,
+            lanes=ctx.settings.consumer_lanes,
+            lane_key=customer_of,
+        ),
+        Subscription(
+            "feedback",
+            "insight",
+            [c.FEEDBACK_ANALYZED],
+            batch_handler=ctx.timeline.on_events,
+            lanes=ctx.settings.consumer_lanes,
+            lane_key=customer_of,
+        ),
         Subscription(
             "customers",
             "ingest",

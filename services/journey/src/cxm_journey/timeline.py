@@ -42,6 +42,12 @@ def event(
     )  # fmt: skip
 
 
+def customer_of(event_: Envelope) -> str | None:
+    """The customer an interaction or analysed feedback is about (the consumers' lane key)."""
+    customer = event_.data.get("customer_id")
+    return customer if isinstance(customer, str) else None
+
+
 class StageMaps:
     """Each tenant's current stage map (the default until the tenant saves one), cached by version."""
 
