@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -20,7 +21,7 @@ from cxm_common.db import driver, json_rows, lock_ids
 from cxm_common.envelope import Envelope
 from cxm_common.projections import Projection
 from cxm_journey import contracts as c
-from cxm_journey.domain.paths import Step, order_steps, transitions, visits
+from cxm_journey.domain.paths import Step, transitions, visits
 
 # Every statement below writes all its rows at once from one JSON array of rows (`json_rows`).
 _STEPS_SQL = """
@@ -117,7 +118,17 @@ async def journeys_of(
 
 
 RECOMPUTED = "cxm_journey.recomputed"
-"""Key in the connection's `info` where `recompute` leaves the journeys it loaded for this transaction's follow-up."""
+"""Key in the connection's `info` where `recompute` leaves what it derived, for this transaction's follow-up."""
+
+
+@dataclass(slots=True)
+class Recomputed:
+    """A customer as `recompute` left them: ordered steps, current stage, last step's time, value at stake."""
+
+    steps: list[Step]
+    current_stage: str | None
+    last_seen: datetime | None
+    value: float | None
 
 
 async def recompute(conn: AsyncConnection, tenant: uuid.UUID, customers: Sequence[uuid.UUID]) -> None:
@@ -127,28 +138,30 @@ async def recompute(conn: AsyncConnection, tenant: uuid.UUID, customers: Sequenc
     pg = await driver(conn)
     ordered = sorted(set(customers))
     journeys = await journeys_of(conn, tenant, ordered)
-    # The consumer's follow-up (stage entries, churn risk) needs the same journeys in the same transaction.
-    conn.info.setdefault(RECOMPUTED, {}).update(journeys)
-    segments = {
-        r["id"]: r["segment"] or ""
+    profiles = {
+        r["id"]: r
         for r in await pg.fetch(
-            "SELECT id, segment FROM profiles WHERE tenant_id = $1 AND id = ANY($2::uuid[])", tenant, ordered
+            "SELECT id, segment, value FROM profiles WHERE tenant_id = $1 AND id = ANY($2::uuid[])", tenant, ordered
         )
     }
     old = await pg.fetch(
-        "SELECT customer_id, stage, exited_at, next_stage, segment FROM visits "
-        "WHERE tenant_id = $1 AND customer_id = ANY($2::uuid[]) AND next_stage IS NOT NULL",
+        "DELETE FROM visits WHERE tenant_id = $1 AND customer_id = ANY($2::uuid[]) "
+        "RETURNING stage, exited_at, next_stage, segment",
         tenant, ordered,
     )  # fmt: skip
     deltas: dict[tuple[date, str, str, str], int] = {}
     for r in old:
-        slot = (r["exited_at"].date(), r["stage"], r["next_stage"], r["segment"])
-        deltas[slot] = deltas.get(slot, 0) - 1
+        if r["next_stage"] is not None:
+            slot = (r["exited_at"].date(), r["stage"], r["next_stage"], r["segment"])
+            deltas[slot] = deltas.get(slot, 0) - 1
     visit_rows = []
     summaries = []
+    # The consumer's follow-up (stage entries, churn risk) needs the same customers in the same transaction.
+    left: dict[uuid.UUID, Recomputed] = conn.info.setdefault(RECOMPUTED, {})
     for customer in ordered:
-        steps = order_steps(journeys[customer])
-        segment = segments.get(customer, "")
+        steps = journeys[customer]  # ordered by (time, id)
+        profile = profiles.get(customer)
+        segment = (profile["segment"] if profile else None) or ""
         found = visits(steps)
         for seq, v in enumerate(found):
             visit_rows.append((customer, seq, v.stage, v.entered_at, v.exited_at, v.next_stage, segment))
@@ -156,13 +169,11 @@ async def recompute(conn: AsyncConnection, tenant: uuid.UUID, customers: Sequenc
             slot = (at.date(), from_stage, to_stage, segment)
             deltas[slot] = deltas.get(slot, 0) + 1
         path = ">".join(v.stage for v in found)[:2000]
-        summaries.append(
-            (
-                customer, segment or None, found[-1].stage if found else None, path or None,
-                steps[0].at if steps else None, steps[-1].at if steps else None,
-            )
-        )  # fmt: skip
-    await pg.execute("DELETE FROM visits WHERE tenant_id = $1 AND customer_id = ANY($2::uuid[])", tenant, ordered)
+        stage = found[-1].stage if found else None
+        last = steps[-1].at if steps else None
+        summaries.append((customer, segment or None, stage, path or None, steps[0].at if steps else None, last))
+        value = profile["value"] if profile else None
+        left[customer] = Recomputed(steps, stage, last, float(value) if value is not None else None)
     if visit_rows:
         await pg.execute(_VISITS_SQL, tenant, json_rows(visit_rows))
     # In key order: concurrent transactions take the shared counters' row locks in the same order.

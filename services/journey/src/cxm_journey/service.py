@@ -13,7 +13,7 @@ from cxm_common.service import Background, Runtime, ServiceSpec, every
 from cxm_journey import api
 from cxm_journey import contracts as c
 from cxm_journey.config import Settings
-from cxm_journey.profiles import on_customer_event
+from cxm_journey.profiles import on_customer_events
 from cxm_journey.projections import JOURNEY_READ_MODELS
 from cxm_journey.timeline import customer_of
 from cxm_journey.wiring import build
@@ -50,7 +50,7 @@ def subscriptions(runtime: Runtime) -> Sequence[Subscription]:
             "customers",
             "ingest",
             [c.CUSTOMER_UPDATED, c.CUSTOMER_MERGED, c.CUSTOMER_ERASED_INGEST],
-            handler=on_customer_event,
+            batch_handler=on_customer_events,
         ),
     ]
 

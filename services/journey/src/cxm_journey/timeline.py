@@ -19,7 +19,7 @@ from cxm_common.projections import project
 from cxm_journey import contracts as c
 from cxm_journey.domain.churn import churn_risk
 from cxm_journey.domain.stages import DEFAULT_STAGE_MAP, StageMap, parse_stage_map, stage_of
-from cxm_journey.projections import JOURNEY_READ_MODELS, RECOMPUTED, journeys_of
+from cxm_journey.projections import JOURNEY_READ_MODELS, RECOMPUTED, Recomputed, journeys_of
 
 FEEDBACK_NAME_PREFIX = "feedback_"
 """A feedback step's name is this prefix and its channel."""
@@ -121,23 +121,34 @@ class Timeline:
         """Batch handler for interactions and analysed feedback of one tenant."""
         tenant = events[0].tenant_id
         stage_map = await self.stage_maps.current(conn, tenant)
-        steps: list[tuple[Envelope, dict[str, Any]]] = []
+        steps: list[tuple[Envelope, dict[str, Any], uuid.UUID]] = []
         for e in events:
             data = interaction_step(e, stage_map) if e.type == c.INTERACTION_RECORDED else feedback_step(e, stage_map)
             if data is not None:
-                steps.append((e, data))
-        erased = await _erased(conn, tenant, [uuid.UUID(d["customer_id"]) for _, d in steps])
-        steps = [(e, d) for e, d in steps if uuid.UUID(d["customer_id"]) not in erased]  # their journey is gone
+                steps.append((e, data, uuid.UUID(data["customer_id"])))
+        if not steps:
+            return
+        customers = sorted({customer for _, _, customer in steps})
+        await lock_ids(conn, customers, shared=True)  # serialised with an erasure of the same customer
+        before = await _summaries(conn, tenant, customers)
+        erased = {customer for customer, row in before.items() if row["erased"]}
+        if erased:  # their journey is gone
+            steps = [step for step in steps if step[2] not in erased]
+            customers = [customer for customer in customers if customer not in erased]
         if steps:
-            await self.record(conn, tenant, steps)
+            await self.record(conn, tenant, [(e, d) for e, d, _ in steps], customers, before, stage_map)
 
     async def record(
-        self, conn: AsyncConnection, tenant: uuid.UUID, steps: Sequence[tuple[Envelope, dict[str, Any]]]
+        self,
+        conn: AsyncConnection,
+        tenant: uuid.UUID,
+        steps: Sequence[tuple[Envelope, dict[str, Any]]],
+        customers: Sequence[uuid.UUID],
+        before: dict[uuid.UUID, Any],
+        stage_map: StageMap,
     ) -> None:
-        """Append steps, project them, then append the stage entries and risk changes they cause."""
-        customers = sorted({uuid.UUID(d["customer_id"]) for _, d in steps})
+        """Append steps of `customers` (as they were `before`), project them, then append what they cause."""
         conn.info.pop(RECOMPUTED, None)  # pooled connections keep `info`: only this transaction's loads may be used
-        before = await _summaries(conn, tenant, customers)
         trace = current_traceparent()  # one span for the whole batch of the tenant
         recorded = [
             event(c.STEP_RECORDED, tenant, d["customer_id"], d, cause=cause, traceparent=trace) for cause, d in steps
@@ -145,35 +156,38 @@ class Timeline:
         # The projection reads the events' data only: no versions or positions need to come back.
         await append_all(conn, _by_stream(recorded))
         await project(conn, [JOURNEY_READ_MODELS], recorded)
-        await self.follow_up(conn, tenant, customers, before)
+        await self.follow_up(conn, tenant, customers, before, stage_map)
 
     async def follow_up(
-        self, conn: AsyncConnection, tenant: uuid.UUID, customers: Sequence[uuid.UUID], before: dict[uuid.UUID, Any]
+        self,
+        conn: AsyncConnection,
+        tenant: uuid.UUID,
+        customers: Sequence[uuid.UUID],
+        before: dict[uuid.UUID, Any],
+        stage_map: StageMap | None = None,
     ) -> None:
         """Stage entries and churn-risk changes of customers whose steps changed."""
-        stage_map = await self.stage_maps.current(conn, tenant)
-        after = await _summaries(conn, tenant, customers)
-        loaded = conn.info.pop(RECOMPUTED, {})
-        missing = [customer for customer in customers if customer not in loaded]
-        journeys = {**loaded, **(await journeys_of(conn, tenant, missing) if missing else {})}
-        values = await _values(conn, tenant, customers)
+        stage_map = stage_map or await self.stage_maps.current(conn, tenant)
+        found: dict[uuid.UUID, Recomputed] = conn.info.pop(RECOMPUTED, {})
+        missing = [customer for customer in customers if customer not in found]
+        if missing:
+            found = {**found, **(await _load(conn, tenant, missing))}
         now = self.now()
         trace = current_traceparent()
         derived: list[Envelope] = []
         for customer in customers:
-            old, new = before.get(customer), after.get(customer)
+            old, new = before.get(customer), found[customer]
             old_stage = old["current_stage"] if old else None
-            if new is not None and new["current_stage"] and new["current_stage"] != old_stage:
-                data = {"customer_id": str(customer), "stage": new["current_stage"], "from_stage": old_stage,
-                        "at": new["last_seen"].isoformat() if new["last_seen"] else None}  # fmt: skip
+            if new.current_stage and new.current_stage != old_stage:
+                data = {"customer_id": str(customer), "stage": new.current_stage, "from_stage": old_stage,
+                        "at": new.last_seen.isoformat() if new.last_seen else None}  # fmt: skip
                 derived.append(event(c.STAGE_ENTERED, tenant, str(customer), data, traceparent=trace))
-            risk = churn_risk(journeys[customer], stage_map, now=now, value=values.get(customer))
+            risk = churn_risk(new.steps, stage_map, now=now, value=new.value)
             previous = (old["risk_level"] if old else None) or "low"
             if risk.level != previous:
                 data = {
                     "customer_id": str(customer), "score": round(risk.score, 4), "level": risk.level,
-                    "previous_level": previous, "reasons": [asdict(r) for r in risk.reasons],
-                    "value": values.get(customer),
+                    "previous_level": previous, "reasons": [asdict(r) for r in risk.reasons], "value": new.value,
                 }  # fmt: skip
                 derived.append(event(c.CHURN_RISK_CHANGED, tenant, str(customer), data, traceparent=trace))
         if derived:
@@ -183,29 +197,32 @@ class Timeline:
 
 async def _summaries(conn: AsyncConnection, tenant: uuid.UUID, customers: Sequence[uuid.UUID]) -> dict[uuid.UUID, Any]:
     rows = await (await driver(conn)).fetch(
-        "SELECT id, current_stage, last_seen, risk_level FROM customers WHERE tenant_id = $1 AND id = ANY($2::uuid[])",
+        "SELECT id, erased, current_stage, last_seen, risk_level FROM customers WHERE tenant_id = $1 "
+        "AND id = ANY($2::uuid[])",
         tenant, list(customers),
     )  # fmt: skip
     return {r["id"]: r for r in rows}
 
 
-async def _erased(conn: AsyncConnection, tenant: uuid.UUID, customers: Sequence[uuid.UUID]) -> set[uuid.UUID]:
-    if not customers:
-        return set()
-    await lock_ids(conn, customers, shared=True)  # serialised with an erasure of the same customer
-    rows = await (await driver(conn)).fetch(
-        "SELECT id FROM customers WHERE tenant_id = $1 AND id = ANY($2::uuid[]) AND erased",
-        tenant, list(set(customers)),
-    )  # fmt: skip
-    return {r["id"] for r in rows}
-
-
-async def _values(conn: AsyncConnection, tenant: uuid.UUID, customers: Sequence[uuid.UUID]) -> dict[uuid.UUID, float]:
+async def _load(
+    conn: AsyncConnection, tenant: uuid.UUID, customers: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Recomputed]:
+    """Customers as stored, for a follow-up that no recompute in this transaction prepared."""
+    journeys = await journeys_of(conn, tenant, customers)
+    summaries = await _summaries(conn, tenant, customers)
     rows = await (await driver(conn)).fetch(
         "SELECT id, value FROM profiles WHERE tenant_id = $1 AND id = ANY($2::uuid[]) AND value IS NOT NULL",
         tenant, list(customers),
     )  # fmt: skip
-    return {r["id"]: float(r["value"]) for r in rows}
+    values = {r["id"]: float(r["value"]) for r in rows}
+    found = {}
+    for customer in customers:
+        summary = summaries.get(customer)
+        found[customer] = Recomputed(
+            journeys[customer], summary["current_stage"] if summary else None,
+            summary["last_seen"] if summary else None, values.get(customer),
+        )  # fmt: skip
+    return found
 
 
 def _by_stream(events: Sequence[Envelope]) -> list[PendingAppend]:
