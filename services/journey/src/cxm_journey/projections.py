@@ -36,30 +36,31 @@ _STEPS_SQL = """
         sentiment_score = excluded.sentiment_score, sentiment_label = excluded.sentiment_label,
         intent = excluded.intent, topics = excluded.topics
 """
-_VISITS_SQL = """
-    INSERT INTO visits (tenant_id, customer_id, seq, stage, entered_at, exited_at, next_stage, segment)
-    SELECT $1, (r->>0)::uuid, (r->>1)::int, r->>2, (r->>3)::timestamptz, (r->>4)::timestamptz, r->>5, r->>6
-    FROM jsonb_array_elements($2::jsonb) AS t(r)
-"""
-# Counted on the row of the consumer lane the transaction belongs to: lanes of one batch never wait on each
-# other's counters (readers sum over lanes).
-_TRANSITIONS_SQL = """
-    INSERT INTO transition_days (tenant_id, lane, day, from_stage, to_stage, segment, count)
-    SELECT $1, $2, (r->>0)::date, r->>1, r->>2, r->>3, (r->>4)::int FROM jsonb_array_elements($3::jsonb) AS t(r)
-    ON CONFLICT (tenant_id, day, from_stage, to_stage, segment, lane)
-    DO UPDATE SET count = transition_days.count + excluded.count
-"""
-_CUSTOMERS_SQL = """
+# A recompute's writes in one statement: the customers' visits (their old ones are deleted first), the transition
+# counts moved, counted on the row of the consumer lane the transaction belongs to (lanes of one batch never wait on
+# each other's counters; readers sum over lanes), and the customers' summaries.
+_RECOMPUTED_SQL = """
+    WITH new_visits AS (
+        INSERT INTO visits (tenant_id, customer_id, seq, stage, entered_at, exited_at, next_stage, segment)
+        SELECT $1, (r->>0)::uuid, (r->>1)::int, r->>2, (r->>3)::timestamptz, (r->>4)::timestamptz, r->>5, r->>6
+        FROM jsonb_array_elements($3::jsonb) AS t(r)
+    ),
+    counted AS (
+        INSERT INTO transition_days (tenant_id, lane, day, from_stage, to_stage, segment, count)
+        SELECT $1, $2, (r->>0)::date, r->>1, r->>2, r->>3, (r->>4)::int FROM jsonb_array_elements($4::jsonb) AS t(r)
+        ON CONFLICT (tenant_id, day, from_stage, to_stage, segment, lane)
+        DO UPDATE SET count = transition_days.count + excluded.count
+    )
     INSERT INTO customers (id, tenant_id, segment, current_stage, path, first_seen, last_seen)
     SELECT (r->>0)::uuid, $1, r->>1, r->>2, r->>3, (r->>4)::timestamptz, (r->>5)::timestamptz
-    FROM jsonb_array_elements($2::jsonb) AS t(r)
+    FROM jsonb_array_elements($5::jsonb) AS t(r)
     ON CONFLICT (id) DO UPDATE SET segment = excluded.segment, current_stage = excluded.current_stage,
         path = excluded.path, first_seen = excluded.first_seen, last_seen = excluded.last_seen
 """
 _STEP_COLUMNS = (
-    "id, customer_id, at, kind, name, channel, touchpoint, stage, nps, csat, ces, sentiment_score, sentiment_label, "
-    "intent"
+    "customer_id, id, at, kind, name, stage, channel, nps, csat, ces, sentiment_score, sentiment_label, intent"
 )
+"""The customer, then a `Step`'s fields in their order."""
 
 
 _RISK_SQL = """
@@ -93,15 +94,6 @@ async def insert_steps(conn: AsyncConnection, tenant: uuid.UUID, events: Sequenc
     await (await driver(conn)).execute(_STEPS_SQL, tenant, json_rows(rows))
 
 
-def to_step(row: Any) -> Step:
-    """A domain step from a `steps` row."""
-    return Step(
-        id=row["id"], at=row["at"], kind=row["kind"], name=row["name"], stage=row["stage"], channel=row["channel"],
-        nps=row["nps"], csat=row["csat"], ces=row["ces"], sentiment_score=row["sentiment_score"],
-        sentiment_label=row["sentiment_label"], intent=row["intent"],
-    )  # fmt: skip
-
-
 async def journeys_of(
     conn: AsyncConnection, tenant: uuid.UUID, customers: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, list[Step]]:
@@ -113,7 +105,7 @@ async def journeys_of(
     )  # fmt: skip
     found: dict[uuid.UUID, list[Step]] = {c: [] for c in customers}
     for r in rows:
-        found[r["customer_id"]].append(to_step(r))
+        found[r[0]].append(Step(*r[1:]))
     return found
 
 
@@ -174,14 +166,11 @@ async def recompute(conn: AsyncConnection, tenant: uuid.UUID, customers: Sequenc
         summaries.append((customer, segment or None, stage, path or None, steps[0].at if steps else None, last))
         value = profile["value"] if profile else None
         left[customer] = Recomputed(steps, stage, last, float(value) if value is not None else None)
-    if visit_rows:
-        await pg.execute(_VISITS_SQL, tenant, json_rows(visit_rows))
     # In key order: concurrent transactions take the shared counters' row locks in the same order.
-    changed = sorted((k, n) for k, n in deltas.items() if n)
-    if changed:
-        lane = conn.info.get(LANE, 0)
-        await pg.execute(_TRANSITIONS_SQL, tenant, lane, json_rows((*key, n) for key, n in changed))
-    await pg.execute(_CUSTOMERS_SQL, tenant, json_rows(summaries))
+    changed = [(*key, n) for key, n in sorted(deltas.items()) if n]
+    await pg.execute(
+        _RECOMPUTED_SQL, tenant, conn.info.get(LANE, 0), json_rows(visit_rows), json_rows(changed), json_rows(summaries)
+    )
 
 
 async def apply(conn: AsyncConnection, event: Envelope) -> None:

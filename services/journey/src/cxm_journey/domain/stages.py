@@ -85,6 +85,10 @@ class StageMap:
     terminal_stages: tuple[str, ...] = DEFAULT_TERMINAL_STAGES
     steady_stages: tuple[str, ...] = DEFAULT_STEADY_STAGES
 
+    def __hash__(self) -> int:
+        # Equal maps have equal versions; hashing every rule on each cached lookup cost more than the lookup.
+        return hash(self.version)
+
 
 DEFAULT_STAGE_MAP = StageMap(
     version=1,
@@ -191,6 +195,7 @@ def _compiled(m: StageMap) -> tuple[tuple[str, _Patterns, _Patterns], ...]:
     return tuple((r.stage, _compile(r.names), _compile(r.touchpoints)) for r in m.rules)
 
 
+@lru_cache(maxsize=4096)
 def stage_of(m: StageMap, *, kind: str, name: str | None, touchpoint: str | None) -> str | None:
     """The stage a step puts the customer in, or None when it does not move them (see the module docstring)."""
     if kind not in KINDS:
