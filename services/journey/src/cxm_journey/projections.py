@@ -36,24 +36,31 @@ _STEPS_SQL = """
         sentiment_score = excluded.sentiment_score, sentiment_label = excluded.sentiment_label,
         intent = excluded.intent, topics = excluded.topics
 """
-# A recompute's writes in one statement: the customers' visits (their old ones are deleted first), the transition
-# counts moved, counted on the row of the consumer lane the transaction belongs to (lanes of one batch never wait on
-# each other's counters; readers sum over lanes), and the customers' summaries.
+# A recompute's writes in one statement: the customers' visits that changed (and those past their new last one
+# removed), the transition counts moved, counted on the row of the consumer lane the transaction belongs to (lanes
+# of one batch never wait on each other's counters; readers sum over lanes), and the customers' summaries.
 _RECOMPUTED_SQL = """
-    WITH new_visits AS (
+    WITH trimmed AS (
+        DELETE FROM visits v USING jsonb_array_elements($3::jsonb) AS t(r)
+        WHERE v.tenant_id = $1 AND v.customer_id = (r->>0)::uuid AND v.seq >= (r->>1)::int
+    ),
+    changed_visits AS (
         INSERT INTO visits (tenant_id, customer_id, seq, stage, entered_at, exited_at, next_stage, segment)
         SELECT $1, (r->>0)::uuid, (r->>1)::int, r->>2, (r->>3)::timestamptz, (r->>4)::timestamptz, r->>5, r->>6
-        FROM jsonb_array_elements($3::jsonb) AS t(r)
+        FROM jsonb_array_elements($4::jsonb) AS t(r)
+        ON CONFLICT (tenant_id, customer_id, seq) DO UPDATE SET stage = excluded.stage,
+            entered_at = excluded.entered_at, exited_at = excluded.exited_at, next_stage = excluded.next_stage,
+            segment = excluded.segment
     ),
     counted AS (
         INSERT INTO transition_days (tenant_id, lane, day, from_stage, to_stage, segment, count)
-        SELECT $1, $2, (r->>0)::date, r->>1, r->>2, r->>3, (r->>4)::int FROM jsonb_array_elements($4::jsonb) AS t(r)
+        SELECT $1, $2, (r->>0)::date, r->>1, r->>2, r->>3, (r->>4)::int FROM jsonb_array_elements($5::jsonb) AS t(r)
         ON CONFLICT (tenant_id, day, from_stage, to_stage, segment, lane)
         DO UPDATE SET count = transition_days.count + excluded.count
     )
     INSERT INTO customers (id, tenant_id, segment, current_stage, path, first_seen, last_seen)
     SELECT (r->>0)::uuid, $1, r->>1, r->>2, r->>3, (r->>4)::timestamptz, (r->>5)::timestamptz
-    FROM jsonb_array_elements($5::jsonb) AS t(r)
+    FROM jsonb_array_elements($6::jsonb) AS t(r)
     ON CONFLICT (id) DO UPDATE SET segment = excluded.segment, current_stage = excluded.current_stage,
         path = excluded.path, first_seen = excluded.first_seen, last_seen = excluded.last_seen
 """
@@ -136,16 +143,20 @@ async def recompute(conn: AsyncConnection, tenant: uuid.UUID, customers: Sequenc
             "SELECT id, segment, value FROM profiles WHERE tenant_id = $1 AND id = ANY($2::uuid[])", tenant, ordered
         )
     }
-    old = await pg.fetch(
-        "DELETE FROM visits WHERE tenant_id = $1 AND customer_id = ANY($2::uuid[]) "
-        "RETURNING stage, exited_at, next_stage, segment",
-        tenant, ordered,
-    )  # fmt: skip
+    stored: dict[uuid.UUID, dict[int, tuple[Any, ...]]] = {customer: {} for customer in ordered}
     deltas: dict[tuple[date, str, str, str], int] = {}
-    for r in old:
-        if r["next_stage"] is not None:
-            slot = (r["exited_at"].date(), r["stage"], r["next_stage"], r["segment"])
+    for r in await pg.fetch(
+        "SELECT customer_id, seq, stage, entered_at, exited_at, next_stage, segment FROM visits "
+        "WHERE tenant_id = $1 AND customer_id = ANY($2::uuid[])",
+        tenant, ordered,
+    ):  # fmt: skip
+        customer, seq, *visit = r
+        stored[customer][seq] = tuple(visit)
+        stage, _, exited_at, next_stage, segment = visit
+        if next_stage is not None:
+            slot = (exited_at.date(), stage, next_stage, segment)
             deltas[slot] = deltas.get(slot, 0) - 1
+    trims = []
     visit_rows = []
     summaries = []
     # The consumer's follow-up (stage entries, churn risk) needs the same customers in the same transaction.
@@ -155,8 +166,14 @@ async def recompute(conn: AsyncConnection, tenant: uuid.UUID, customers: Sequenc
         profile = profiles.get(customer)
         segment = (profile["segment"] if profile else None) or ""
         found = visits(steps)
+        before = stored[customer]
+        # Only the visits that changed are written: a new step usually closes the last visit and opens one.
         for seq, v in enumerate(found):
-            visit_rows.append((customer, seq, v.stage, v.entered_at, v.exited_at, v.next_stage, segment))
+            visit = (v.stage, v.entered_at, v.exited_at, v.next_stage, segment)
+            if before.get(seq) != visit:
+                visit_rows.append((customer, seq, *visit))
+        if len(before) > len(found):
+            trims.append((customer, len(found)))
         for from_stage, to_stage, at in transitions(found):
             slot = (at.date(), from_stage, to_stage, segment)
             deltas[slot] = deltas.get(slot, 0) + 1
@@ -169,8 +186,9 @@ async def recompute(conn: AsyncConnection, tenant: uuid.UUID, customers: Sequenc
     # In key order: concurrent transactions take the shared counters' row locks in the same order.
     changed = [(*key, n) for key, n in sorted(deltas.items()) if n]
     await pg.execute(
-        _RECOMPUTED_SQL, tenant, conn.info.get(LANE, 0), json_rows(visit_rows), json_rows(changed), json_rows(summaries)
-    )
+        _RECOMPUTED_SQL, tenant, conn.info.get(LANE, 0), json_rows(trims), json_rows(visit_rows), json_rows(changed),
+        json_rows(summaries),
+    )  # fmt: skip
 
 
 async def apply(conn: AsyncConnection, event: Envelope) -> None:
