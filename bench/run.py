@@ -21,6 +21,11 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+try:
+    import uvloop
+except ImportError:  # pragma: no cover - not on Windows
+    uvloop = None
+
 from bench import load  # noqa: E402
 from bench.harness import FULL, QUICK, Budget, Context, Scenario, percentiles_ms  # noqa: E402
 from bench.report import Result, markdown_table, write_chart, write_json  # noqa: E402
@@ -127,6 +132,7 @@ async def run(scenarios: list[Scenario], budget: Budget) -> tuple[list[Result], 
         "duration_s": round(time.perf_counter() - started, 1),
         "budget": budget.__dict__,
         "python": platform.python_version(),
+        "event_loop": type(asyncio.get_running_loop()).__module__,
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
         "servers": servers,
@@ -145,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     log.setLevel(logging.INFO)
     scenarios = select(args.only)
     budget = QUICK if args.quick else FULL
-    results, meta = asyncio.run(run(scenarios, budget))
+    # The event loop the services run on: uvicorn picks uvloop when it is installed, and so does the bench.
+    results, meta = uvloop.run(run(scenarios, budget)) if uvloop is not None else asyncio.run(run(scenarios, budget))
     meta["quick"] = args.quick
     print(markdown_table(results))
     json_path: Path = args.json
