@@ -1,8 +1,10 @@
-"""Journey's read models after any sequence of step batches and re-derivations are exactly the domain's visits and
-transitions of each customer's steps: only changed visits are written, so stale ones must never survive."""
+"""Journey's read models after any sequence of step batches and re-derivations, and after concurrent transactions on
+the same customers, are exactly the domain's visits and transitions of each customer's steps: only changed visits
+are written, so stale ones must never survive, and none may be computed from a partial view of the steps."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 import uuid
 from collections import Counter
@@ -19,8 +21,9 @@ from cxm_common.envelope import Envelope
 from cxm_common.migrations import upgrade
 from cxm_journey import contracts as c
 from cxm_journey.domain.paths import Step, transitions, visits
-from cxm_journey.projections import apply_many
+from cxm_journey.projections import apply_many, journeys_of
 from cxm_journey.service import SPEC
+from cxm_journey.timeline import StageMaps, Timeline
 
 T0 = datetime(2026, 11, 2, tzinfo=UTC)
 STAGES = ("awareness", "purchase", "support", "usage")
@@ -97,3 +100,53 @@ async def test_visits_and_transition_counts_equal_the_domains_after_random_batch
         expected_counts.update((at.date(), a, b) for a, b, at in transitions(found))
     assert [tuple(r) for r in rows] == expected_visits
     assert {(r["day"], r["from_stage"], r["to_stage"]): r["n"] for r in counts if r["n"]} == dict(expected_counts)
+
+
+def interaction(tenant: uuid.UUID, customer: uuid.UUID, name: str, at: datetime) -> Envelope:
+    data = {"interaction_id": str(uuid.uuid4()), "customer_id": str(customer), "name": name, "channel": "web",
+            "source": "api", "external_id": None, "occurred_at": at.isoformat(), "properties": {}}  # fmt: skip
+    return Envelope(type=c.INTERACTION_RECORDED, source="ingest", subject=data["interaction_id"], tenant_id=tenant,
+                    data=data)  # fmt: skip
+
+
+async def test_concurrent_transactions_recording_steps_of_the_same_customers_lose_none(runtime: AsyncEngine) -> None:
+    rng = random.Random(3)
+    tenant = uuid.uuid4()
+    customers = [uuid.uuid4() for _ in range(4)]
+    names = ("page_viewed", "checkout_started", "ticket_opened", "login")
+    batches = [
+        [interaction(tenant, rng.choice(customers), rng.choice(names), T0 + timedelta(hours=rng.randrange(500)))
+         for _ in range(6)]
+        for _ in range(16)
+    ]  # fmt: skip
+    timeline = Timeline(StageMaps())
+
+    async def record(batch: list[Envelope], lane: int) -> None:
+        async with runtime.connect() as conn:
+            conn.info[LANE] = lane
+            async with conn.begin():
+                await set_tenant(conn, tenant)
+                await timeline.on_events(conn, batch)
+
+    # As the interactions and feedback consumers, or replicas of one, do: the same customers in parallel.
+    await asyncio.gather(*(record(batch, lane=i % 2) for i, batch in enumerate(batches)))
+
+    async with runtime.begin() as conn:
+        await set_tenant(conn, tenant)
+        pg = await driver(conn)
+        steps = await journeys_of(conn, tenant, customers)
+        rows = await pg.fetch("SELECT customer_id, seq, stage, entered_at, exited_at, next_stage FROM visits")
+        counts = await pg.fetch("SELECT from_stage, to_stage, sum(count)::int AS n FROM transition_days GROUP BY 1, 2")
+        current = {r["id"]: r["current_stage"] for r in await pg.fetch("SELECT id, current_stage FROM customers")}
+    assert sum(len(s) for s in steps.values()) == sum(len(b) for b in batches)
+    expected_counts: Counter[tuple[str, str]] = Counter()
+    expected_visits = set()
+    for customer, journey in steps.items():
+        found = visits(journey)
+        expected_visits |= {
+            (customer, i, v.stage, v.entered_at, v.exited_at, v.next_stage) for i, v in enumerate(found)
+        }
+        expected_counts.update((a, b) for a, b, _ in transitions(found))
+        assert current[customer] == found[-1].stage
+    assert {tuple(r) for r in rows} == expected_visits
+    assert {(r["from_stage"], r["to_stage"]): r["n"] for r in counts if r["n"]} == dict(expected_counts)

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from cxm_common.db import ALL_TENANTS, driver, set_tenant
+from cxm_common.db import ALL_TENANTS, driver, lock_ids, set_tenant
 from cxm_common.envelope import Envelope
 from cxm_common.eventstore import ANY_VERSION, PendingAppend, append_many, stream_version
 from cxm_common.ids import uuid7
@@ -99,6 +99,7 @@ class Rederiver:
             if not customers:
                 await pg.execute("UPDATE rederivations SET status = 'done', updated_at = now() WHERE id = $1", job)
                 return None
+            await lock_ids(conn, customers)  # no consumer records steps of theirs meanwhile
             steps = await pg.fetch(
                 "SELECT id, customer_id, kind, name, touchpoint, stage FROM steps WHERE tenant_id = $1 "
                 "AND customer_id = ANY($2::uuid[])",

@@ -129,7 +129,10 @@ class Timeline:
         if not steps:
             return
         customers = sorted({customer for _, _, customer in steps})
-        await lock_ids(conn, customers, shared=True)  # serialised with an erasure of the same customer
+        # Exclusive, and held to the commit: another transaction recording steps of the same customer (the feedback
+        # consumer, another replica) recomputes their visits from every step after this one's are committed, and
+        # an erasure of the customer waits for them too.
+        await lock_ids(conn, customers)
         before = await _summaries(conn, tenant, customers)
         erased = {customer for customer, row in before.items() if row["erased"]}
         if erased:  # their journey is gone
