@@ -113,14 +113,19 @@ async def driver(conn: AsyncConnection) -> asyncpg.Connection:
     return adapted._connection  # type: ignore[no-any-return]
 
 
-async def lock_ids(conn: AsyncConnection, ids: Iterable[uuid.UUID], *, shared: bool = False) -> None:
-    """Take a transaction-scoped advisory lock per id, in sorted order; shared holders never wait for each other."""
+async def lock_ids(conn: AsyncConnection, ids: Iterable[uuid.UUID], *, shared: bool = False, scope: str = "") -> None:
+    """Take a transaction-scoped advisory lock per id, in sorted order; shared holders never wait for each other.
+
+    Without a `scope` the locks are the ones every service takes on a customer for erasure (`crypto`): services may
+    share a database, so a service that needs exclusive locks of its own names a scope instead.
+    """
     wanted = sorted(set(ids))
     if wanted:
         function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
         await (await driver(conn)).execute(
-            f"SELECT {function}(hashtextextended(id::text, 0)) FROM unnest($1::uuid[]) AS t(id) ORDER BY id", wanted
-        )
+            f"SELECT {function}(hashtextextended($2 || id::text, 0)) FROM unnest($1::uuid[]) AS t(id) ORDER BY id",
+            wanted, scope,
+        )  # fmt: skip
 
 
 ALL_TENANTS = "*"

@@ -16,7 +16,7 @@ from cxm_common.projections import project
 from cxm_journey import contracts as c
 from cxm_journey.domain.stages import parse_stage_map, stage_map_to_dict, stage_of
 from cxm_journey.projections import JOURNEY_READ_MODELS, RECOMPUTED
-from cxm_journey.timeline import StageMaps, Timeline, event
+from cxm_journey.timeline import STEPS_LOCK, StageMaps, Timeline, event
 
 BATCH = 200
 
@@ -99,7 +99,7 @@ class Rederiver:
             if not customers:
                 await pg.execute("UPDATE rederivations SET status = 'done', updated_at = now() WHERE id = $1", job)
                 return None
-            await lock_ids(conn, customers)  # no consumer records steps of theirs meanwhile
+            await lock_ids(conn, customers, scope=STEPS_LOCK)  # no consumer records steps of theirs meanwhile
             steps = await pg.fetch(
                 "SELECT id, customer_id, kind, name, touchpoint, stage FROM steps WHERE tenant_id = $1 "
                 "AND customer_id = ANY($2::uuid[])",

@@ -21,6 +21,8 @@ from cxm_journey.domain.churn import churn_risk
 from cxm_journey.domain.stages import DEFAULT_STAGE_MAP, StageMap, parse_stage_map, stage_of
 from cxm_journey.projections import JOURNEY_READ_MODELS, RECOMPUTED, Recomputed, journeys_of
 
+STEPS_LOCK = "journey.steps:"
+"""Scope of the per-customer locks under which journey records or re-derives a customer's steps."""
 FEEDBACK_NAME_PREFIX = "feedback_"
 """A feedback step's name is this prefix and its channel."""
 
@@ -129,10 +131,10 @@ class Timeline:
         if not steps:
             return
         customers = sorted({customer for _, _, customer in steps})
-        # Exclusive, and held to the commit: another transaction recording steps of the same customer (the feedback
-        # consumer, another replica) recomputes their visits from every step after this one's are committed, and
-        # an erasure of the customer waits for them too.
-        await lock_ids(conn, customers)
+        await lock_ids(conn, customers, shared=True)  # serialised with an erasure of the same customer
+        # Held to the commit: another transaction recording steps of the same customer (the feedback consumer,
+        # another replica) recomputes their visits from every step after this one's are committed.
+        await lock_ids(conn, customers, scope=STEPS_LOCK)
         before = await _summaries(conn, tenant, customers)
         erased = {customer for customer, row in before.items() if row["erased"]}
         if erased:  # their journey is gone
