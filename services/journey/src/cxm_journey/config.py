@@ -18,7 +18,9 @@ class Settings(CommonSettings):
     friction_window_days: int = 30
     friction_min_impact: float = 1.0
     risk_interval_s: float = 900.0
-    consumer_batch_size: int = 1000
-    """Events per fetch and transaction: a batch's cost is mostly per customer and per statement, not per event."""
+    consumer_batch_size: int = 2000
+    """Events per fetch: a batch's cost is mostly per customer and per statement, not per event."""
+    consumer_max_ack_pending: int = 4000
+    """Room for the batch in hand and the one fetched ahead."""
     consumer_lanes: int = 2
     """Transactions each batch of interactions or feedback is split into by customer and applied concurrently."""
