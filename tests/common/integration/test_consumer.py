@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cxm_common import deadletters
-from cxm_common.consumer import ConsumerRunner, Outcome, Subscription
+from cxm_common.consumer import LANE, ConsumerRunner, Outcome, Subscription, TransientFailure
 from cxm_common.envelope import Envelope
 from cxm_common.eventstore import ConcurrencyError, append
 from cxm_common.jetstream import subject_for
@@ -363,3 +363,44 @@ async def test_a_batch_fetched_ahead_is_handed_back_on_shutdown_not_left_to_the_
     again = await psub.fetch(5, timeout=5)
     assert [Envelope.from_json(m.data).data["n"] for m in again] == [5, 6, 7, 8, 9]
     assert {m.metadata.num_delivered for m in again} == {2}
+
+
+async def test_lanes_commit_on_their_own_and_only_a_failed_lanes_messages_come_back(
+    engine, nc, nats_prefix, stream
+) -> None:
+    await publish_as_is(nc, nats_prefix, [event(f"s-{i}", i) for i in range(8)])
+    lanes_seen: set[int] = set()
+    failed_once: list[str] = []
+
+    async def per_stream(conn: AsyncConnection, events: list[Envelope]) -> None:
+        lanes_seen.add(conn.info[LANE])
+        for env in events:
+            await count_projection(conn, env)
+        if "s-3" in {e.subject for e in events} and not failed_once:
+            failed_once.append("s-3")
+            raise ConnectionResetError("the database went away")  # this lane only, this time only
+
+    sub = Subscription(
+        name="lanes", service=SERVICE, event_types=["kit.>"], batch_handler=per_stream, lanes=2,
+        lane_key=lambda e: e.subject,
+    )  # fmt: skip
+    runner = ConsumerRunner(
+        consumer="tester", subscription=sub, engine=engine, js=nc.jetstream(), prefix=nats_prefix, batch_size=100
+    )
+    msgs = await fetch_all(runner, nc, 8)
+    failing = {m.data for m in msgs if sub.lane_of(Envelope.from_json(m.data)) == sub.lane_of(event("s-3", 3))}
+    with pytest.raises(TransientFailure) as raised:
+        await runner.handle_batch(msgs)
+    assert raised.value.unsettled is not None
+    assert {m.data for m in raised.value.unsettled} == failing and 0 < len(failing) < 8
+    assert sum((await counts(engine)).values()) == 8 - len(failing)  # the other lane committed
+    assert runner.applied == 8 - len(failing)  # and its messages were acked
+
+    for msg in raised.value.unsettled:
+        await msg.nak()
+    psub = await nc.jetstream().pull_subscribe_bind(durable=runner.durable, stream=runner.stream)
+    again = await psub.fetch(8, timeout=5)
+    assert {m.data for m in again} == failing  # only the failed lane's messages are redelivered
+    assert await runner.handle_batch(again) == [Outcome.APPLIED] * len(failing)
+    assert await counts(engine) == {f"s-{i}": 1 for i in range(8)}
+    assert lanes_seen == {0, 1}

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import uuid
 import zlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -124,6 +125,11 @@ class _Fast(Enum):
 class TransientFailure(Exception):
     """The database was unavailable while applying a batch; nothing was applied (in the lane that raised it)."""
 
+    def __init__(self, message: str, unsettled: Sequence[Msg] | None = None) -> None:
+        super().__init__(message)
+        self.unsettled = unsettled
+        """The messages still to hand back (None: all of the batch); those of lanes that committed are settled."""
+
 
 LANE = "cxm.lane"
 """Key in a connection's `info`: the lane whose transaction the connection is in (0 without lanes)."""
@@ -206,7 +212,7 @@ class ConsumerRunner:
                     log.warning(
                         "batch on %s not applied (database unavailable), retry in %ss: %r", self.durable, delay, exc
                     )
-                    for msg in msgs:
+                    for msg in msgs if exc.unsettled is None else exc.unsettled:
                         await _quietly(msg.nak(delay=delay))
                     await _hand_back(ahead)
                     ahead = None
@@ -229,8 +235,22 @@ class ConsumerRunner:
             )
             for m in msgs
         ]
-        await self.apply(items)
+        try:
+            await self.apply(items)
+        except TransientFailure as exc:
+            # Lanes that committed before another failed: their messages are settled, the rest handed back.
+            committed = [i for i in items if i.outcome is not None]
+            if committed:
+                await self._settle(committed)
+                unsettled = [i.msg for i in items if i.outcome is None and i.msg is not None]
+                raise TransientFailure(str(exc), unsettled) from exc
+            raise
         await failpoints.reach("consumer.after_commit_before_ack")
+        await self._settle(items)
+        return [i.outcome for i in items if i.outcome is not None]
+
+    async def _settle(self, items: list[_Item]) -> None:
+        """After their transaction committed: ack, term or nak each message as its outcome says."""
         if self.on_commit is not None:
             self.on_commit()
         # Acks only after the commit: a crash before this point redelivers, and the inbox absorbs it.
@@ -245,7 +265,6 @@ class ConsumerRunner:
                 delay = self.backoff_s[min(item.deliveries, len(self.backoff_s)) - 1]
                 await _quietly(item.msg.nak(delay=delay))
         self.applied += sum(1 for i in items if i.outcome is Outcome.APPLIED)
-        return [i.outcome for i in items if i.outcome is not None]
 
     async def apply(self, items: list[_Item]) -> None:
         """Apply items in one transaction per lane: all at once if they all succeed, else one savepoint each."""
@@ -267,10 +286,21 @@ class ConsumerRunner:
             *(self._apply_lane(lane, part) for lane, part in sorted(lanes.items())), return_exceptions=True
         )
         failed = [r for r in results if isinstance(r, BaseException)]
+        for other in failed[1:]:
+            log.warning("another lane of a batch on %s failed too: %r", self.durable, other)
         if failed:
             raise failed[0]
 
     async def _apply_lane(self, lane: int, items: list[_Item]) -> None:
+        """Apply one lane's items; on any exception nothing of the lane is applied and no item has an outcome."""
+        try:
+            await self._apply_lane_items(lane, items)
+        except BaseException:
+            for item in items:
+                item.outcome = None
+            raise
+
+    async def _apply_lane_items(self, lane: int, items: list[_Item]) -> None:
         try:
             for attempt in range(1, self.subscription.conflict_retries + 1):
                 result = await self._apply_fast(items, lane)
@@ -293,8 +323,7 @@ class ConsumerRunner:
         """Try the whole batch without savepoints; nothing is applied unless it returns APPLIED."""
         if any(i.envelope is None for i in items):
             return _Fast.FAILED
-        async with self.engine.connect() as conn:
-            conn.info[LANE] = lane
+        async with self.engine.connect() as conn, _lane(conn, lane):
             tx = await conn.begin()
             try:
                 ids = json_rows(i.envelope.id for i in items if i.envelope is not None)
@@ -337,10 +366,8 @@ class ConsumerRunner:
 
     async def _apply_isolated(self, items: list[_Item], lane: int = 0) -> None:
         """Apply each item in its own savepoint so that a poison message cannot sink the batch."""
-        async with self.engine.connect() as conn:
-            conn.info[LANE] = lane
-            async with conn.begin():
-                await self._apply_each(conn, items)
+        async with self.engine.connect() as conn, _lane(conn, lane), conn.begin():
+            await self._apply_each(conn, items)
 
     async def _apply_each(self, conn: AsyncConnection, items: list[_Item]) -> None:
         seen: set[uuid.UUID] = set()
@@ -424,7 +451,6 @@ class ConsumerRunner:
             if not await (await driver(conn)).fetchval(_REDRIVE_ANY_SQL, self.durable):
                 return 0
         async with self.engine.begin() as conn:
-            conn.info[LANE] = 0
             rows = (
                 await conn.execute(
                     text(
@@ -468,6 +494,16 @@ class ConsumerRunner:
             except Exception as exc:
                 log.warning("redrive pass failed on %s: %r", self.durable, exc)
             await sleep_or_stop(stop, self.redrive_poll_s)
+
+
+@contextlib.asynccontextmanager
+async def _lane(conn: AsyncConnection, lane: int) -> AsyncIterator[None]:
+    # `info` stays with the pooled connection: a transaction outside the runner must not see a lane of the past.
+    conn.info[LANE] = lane
+    try:
+        yield
+    finally:
+        conn.info.pop(LANE, None)
 
 
 def _tenant_runs(items: list[_Item]) -> list[list[_Item]]:

@@ -31,7 +31,7 @@ def json_rows(rows: Iterable[Any]) -> str:
 
     Bulk statements take their rows this way rather than as one array parameter per column: asyncpg checks every
     element of an array parameter in Python, and that cost the consumers more than the statements themselves.
-    Naive datetimes are written as UTC, as asyncpg writes them to a `timestamptz`.
+    Naive datetimes are written as UTC; non-finite floats become `null`.
     """
     return orjson.dumps(
         rows if isinstance(rows, list) else list(rows), default=_json_default, option=orjson.OPT_NAIVE_UTC

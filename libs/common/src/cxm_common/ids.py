@@ -16,6 +16,16 @@ _RANDOM_CHUNK = 4096
 """Bytes of `os.urandom` read at once: one system call for 400 ids rather than two per id."""
 
 
+def _forget_after_fork() -> None:
+    # A forked child must not hand out the random bytes (and counter) its parent already uses.
+    global _last_ms, _counter, _random, _random_at
+    _last_ms, _counter, _random, _random_at = 0, 0, b"", 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_after_fork)
+
+
 def uuid7() -> uuid.UUID:
     """Return a new time-ordered UUIDv7, monotonic within this process."""
     global _last_ms, _counter, _random, _random_at

@@ -99,7 +99,9 @@ class Rederiver:
             if not customers:
                 await pg.execute("UPDATE rederivations SET status = 'done', updated_at = now() WHERE id = $1", job)
                 return None
-            await lock_ids(conn, customers, scope=STEPS_LOCK)  # no consumer records steps of theirs meanwhile
+            # As when steps are recorded: an erasure of one of them waits, and so does a consumer recording steps.
+            await lock_ids(conn, customers, shared=True)
+            await lock_ids(conn, customers, scope=STEPS_LOCK)
             steps = await pg.fetch(
                 "SELECT id, customer_id, kind, name, touchpoint, stage FROM steps WHERE tenant_id = $1 "
                 "AND customer_id = ANY($2::uuid[])",
